@@ -1,0 +1,143 @@
+"""MkDocs hook: expand the article's shortcodes from the generated data, failing loudly.
+
+Shortcodes (in Markdown):
+
+- ``{{ widget head-view }}`` - the interactive head view (controls, chart, text readout, and a
+  static SVG with the default readout for readers without JavaScript).
+- ``{{ chart NAME "alt text" }}`` - a precomputed Vega chart from ``generated/NAME/spec.json``
+  with ``generated/NAME/default.svg`` as its no-JavaScript fallback.
+- ``{{ fact GROUP.path.to.value }}`` or ``{{ fact GROUP.path :.2f }}`` - a number from
+  ``generated/GROUP/facts.json``, so prose and charts never drift apart.
+
+An unknown shortcode, a missing generated file or a missing fact stops the build with a message
+naming the page and the fix. This module needs no JAX: the site builds from committed files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+
+SHORTCODE = re.compile(r"\{\{\s*(\w+)\s+([^}]*?)\s*\}\}")
+GENERATED = "generated"
+
+
+def _docs_dir(config) -> Path:
+    return Path(config["docs_dir"])
+
+
+@lru_cache(maxsize=None)
+def _json(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _load(config, page, rel: str) -> dict:
+    path = _docs_dir(config) / GENERATED / rel
+    if not path.is_file():
+        raise PluginError(f"{page.file.src_uri}: needs {GENERATED}/{rel}, which does not exist; run `make charts`")
+    return _json(str(path))
+
+
+def fact(config, page, ref: str):
+    """Look up ``GROUP.path.to.value`` (list indices allowed) in ``generated/GROUP/facts.json``."""
+    group, _, path = ref.partition(".")
+    value = _load(config, page, f"{group}/facts.json")
+    for part in path.split(".") if path else []:
+        try:
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise PluginError(
+                f"{page.file.src_uri}: fact {ref!r} not found in {GENERATED}/{group}/facts.json; "
+                f"fix the name or rebuild the charts (`make charts`)"
+            ) from None
+    return value
+
+
+def _base(page) -> str:
+    return "../" * page.url.count("/")
+
+
+def _head_view(config, page) -> str:
+    base = _base(page)
+    index = _load(config, page, "head-view/index.json")
+    facts = _load(config, page, "head-view/facts.json")
+    default = index["default"]
+    options = "".join(
+        f'<option value="{html.escape(s["id"])}"{" selected" if s["id"] == default["sentence"] else ""}>'
+        f'{html.escape(s["title"])}</option>'
+        for s in index["sentences"]
+    )
+    alt = (f"Head view of layer {default['layer'] + 1}, head {default['head'] + 1}: lines from the query word "
+           f"to every word, thicker for more attention. {facts['default_readout']}")
+    return f"""
+<div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{base}{GENERATED}/head-view/">
+<form class="attn-controls" hidden aria-label="Head view settings">
+<label>Sentence <select name="sentence">{options}</select></label>
+<fieldset class="attn-mode"><legend>Heads</legend>
+<label><input type="radio" name="mode" value="single" checked> single head</label>
+<label><input type="radio" name="mode" value="multi"> several heads</label>
+</fieldset>
+<label>Layer <select name="layer"></select></label>
+<label class="attn-single">Head <select name="head"></select></label>
+<label>Query word <select name="query"></select></label>
+<label><input type="checkbox" name="tokens"> WordPiece tokens</label>
+<label><input type="checkbox" name="special" checked> show [CLS] and [SEP]</label>
+<fieldset class="attn-multi" hidden><legend>Heads shown (colour = head)</legend><div class="attn-heads"></div></fieldset>
+</form>
+<div class="attn-chart" tabindex="0" role="group" aria-roledescription="attention diagram"
+ aria-label="Attention lines from the query word. Click a word, or use the left and right arrow keys, to change the query.">
+<noscript><img src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+</div>
+<p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
+</div>
+"""
+
+
+def _chart(config, page, args: str) -> str:
+    m = re.fullmatch(r'([a-z0-9-]+)\s+"([^"]+)"', args)
+    if not m:
+        raise PluginError(f'{page.file.src_uri}: write {{{{ chart NAME "alt text" }}}}, got {{{{ chart {args} }}}}')
+    name, alt = m.groups()
+    for rel in (f"{name}/spec.json", f"{name}/default.svg"):
+        if not (_docs_dir(config) / GENERATED / rel).is_file():
+            raise PluginError(f"{page.file.src_uri}: needs {GENERATED}/{rel}, which does not exist; run `make charts`")
+    base = _base(page)
+    return f"""
+<figure class="attn-widget" data-attn-widget="{name}" data-spec="{base}{GENERATED}/{name}/spec.json">
+<div class="attn-chart" role="img" aria-label="{html.escape(alt)}">
+<noscript><img src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+</div>
+</figure>
+"""
+
+
+def _format(value, spec: str | None) -> str:
+    if spec:
+        return format(value, spec.lstrip(":"))
+    return str(value)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    def expand(m: re.Match) -> str:
+        kind, args = m.group(1), m.group(2)
+        if kind == "widget":
+            if args != "head-view":
+                raise PluginError(f"{page.file.src_uri}: unknown widget {args!r}; known: head-view")
+            return _head_view(config, page)
+        if kind == "chart":
+            return _chart(config, page, args)
+        if kind == "fact":
+            ref, _, spec = args.partition(" ")
+            return _format(fact(config, page, ref), spec.strip() or None)
+        raise PluginError(f"{page.file.src_uri}: unknown shortcode {{{{ {kind} ... }}}}; use widget, chart or fact")
+
+    return SHORTCODE.sub(expand, markdown)
+
+
+def on_post_build(config) -> None:
+    _json.cache_clear()  # `mkdocs serve` rebuilds: read regenerated files afresh
