@@ -12,7 +12,7 @@ export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install serve site test bench clean
+.PHONY: install charts check-charts serve site test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-serve: install            ## build and serve the site on http://127.0.0.1:8000
+charts: install           ## regenerate docs/generated (only what changed)
+	$(PY) -m build_scripts.build
+
+check-charts: install     ## fail if a committed generated file is stale
+	$(PY) -m build_scripts.build --check
+
+serve: charts             ## build and serve the site on http://127.0.0.1:8000
 	$(PY) -m mkdocs serve --strict -a 127.0.0.1:8000
 
-site: install             ## build the static site into site/
+site: charts              ## build the static site into site/
 	$(PY) -m mkdocs build --strict
 
 test: install             ## the whole test suite

@@ -23,7 +23,6 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "docs" / "generated"
-MANIFEST = GENERATED / "manifest.json"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -63,9 +62,9 @@ def _groups() -> list[Group]:
     return groups
 
 
-def _load_manifest() -> dict:
+def _load_manifest(generated: Path = GENERATED) -> dict:
     try:
-        return json.loads(MANIFEST.read_text())
+        return json.loads((generated / "manifest.json").read_text())
     except (OSError, ValueError):
         return {}
 
@@ -80,26 +79,26 @@ def _fresh(entry: dict | None, input_hash: str, out_dir: Path) -> bool:
     return True
 
 
-def stale_groups() -> list[str]:
+def stale_groups(generated: Path = GENERATED) -> list[str]:
     """Names of the groups whose committed files do not match their current inputs."""
-    manifest = _load_manifest()
+    manifest = _load_manifest(generated)
     out = []
     for g in _groups():
         inputs = g.inputs()
-        if not _fresh(manifest.get(g.name), sha256_bytes(dumps(inputs).encode()), GENERATED / g.name):
+        if not _fresh(manifest.get(g.name), sha256_bytes(dumps(inputs).encode()), generated / g.name):
             out.append(g.name)
     return out
 
 
-def build(force: bool = False, only: list[str] | None = None, log=print) -> dict:
-    """Rebuild the stale groups (all with ``force``); return the new manifest."""
-    manifest = _load_manifest()
+def build(force: bool = False, only: list[str] | None = None, log=print, generated: Path = GENERATED) -> dict:
+    """Rebuild the stale groups (all with ``force``) under ``generated``; return the new manifest."""
+    manifest = _load_manifest(generated)
     for g in _groups():
         if only and g.name not in only:
             continue
         inputs = g.inputs()
         input_hash = sha256_bytes(dumps(inputs).encode())
-        out_dir = GENERATED / g.name
+        out_dir = generated / g.name
         if not force and _fresh(manifest.get(g.name), input_hash, out_dir):
             log(f"[{g.name}] up to date")
             continue
@@ -119,8 +118,8 @@ def build(force: bool = False, only: list[str] | None = None, log=print) -> dict
             "files": {rel: sha256_bytes(data) for rel, data in sorted(files.items())},
         }
         log(f"[{g.name}] wrote {len(files)} files in {time.perf_counter() - t0:.1f} s")
-    GENERATED.mkdir(parents=True, exist_ok=True)
-    MANIFEST.write_text(dumps(manifest))
+    generated.mkdir(parents=True, exist_ok=True)
+    (generated / "manifest.json").write_text(dumps(manifest))
     return manifest
 
 

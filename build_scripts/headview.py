@@ -200,7 +200,9 @@ def head_view_chart(words: list[dict], links: list[dict], width: float, title: s
     ``links`` so the widget can swap them without rebuilding the chart.
     """
     link_base = alt.Chart(alt.NamedData("links")).mark_rule(strokeCap="round")
-    lines = link_base.encode(
+    lines = link_base.transform_calculate(
+        description="datum.head + ': ' + datum.key + ' ' + format(datum.weight, '.2f')"  # what screen readers say
+    ).encode(
         x=alt.X("x:Q", axis=None, scale=None),  # x, y are pixels: the widget lays words out itself
         y=alt.Y("y:Q", axis=None, scale=None),
         x2="x2:Q",
@@ -211,6 +213,7 @@ def head_view_chart(words: list[dict], links: list[dict], width: float, title: s
         # checkboxes (with colour swatches) are the legend
         color=alt.Color("head:N", scale=alt.Scale(domain=HEAD_NAMES, range=PALETTE), legend=None),
         tooltip=[alt.Tooltip("head:N"), alt.Tooltip("key:N", title="key word"), alt.Tooltip("weight:Q", format=".3f")],
+        description=alt.Description("description:N"),
     )
     base = alt.Chart(alt.NamedData("words")).encode(
         x=alt.X("x:Q", axis=None, scale=None),
@@ -225,6 +228,6 @@ def head_view_chart(words: list[dict], links: list[dict], width: float, title: s
     )
     text = alt.layer(words_plain, query)
     chart = alt.layer(lines, text).properties(width=width, height=BOTTOM + 14, title=title)
-    spec = chart.configure_view(stroke=None).to_dict()
+    spec = chart.configure(background="transparent").configure_view(stroke=None).to_dict()
     spec["datasets"] = {"words": words, "links": links}  # named, so the widget can swap them
     return alt.LayerChart.from_dict(spec)

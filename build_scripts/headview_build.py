@@ -16,8 +16,9 @@ from . import headview as hv
 from .build import ROOT, code_version, dumps, versions
 from .config import CONFIG, check_token_counts, load_sentences
 
-SOURCES = [*sorted((ROOT / "attn_jax").glob("*.py")), *(ROOT / "build_scripts" / n for n in (
-    "headview.py", "headview_build.py", "config.py", "build.py"))]
+# The code whose change can change these files (the encoder path of attn_jax, and this pipeline).
+SOURCES = [ROOT / "attn_jax" / f"{n}.py" for n in ("attention", "projections", "model", "tokenize", "encoder", "words")]
+SOURCES += [ROOT / "build_scripts" / f"{n}.py" for n in ("headview", "headview_build", "config", "build")]
 
 
 def inputs() -> dict:
