@@ -1,0 +1,149 @@
+"""``make bench`` (site part): page weight, navigation and click latency, chart rebuild times.
+
+Measured in headless Chromium on loopback against a fresh ``mkdocs build``; sizes are gzip -9
+of every file the first load of a page fetches (what a gzip-serving host like GitHub Pages sends).
+Targets (issue: the attention visualizer): first load of the article <= 350 KB gzipped, each
+widget's spec <= 60 KB gzipped, navigation to an interactive chart median <= 400 ms, click to
+redrawn lines median <= 50 ms, full chart rebuild <= 60 s cold, warm rebuild <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTICLE = "attention/"
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def build_site(out: Path, url: str) -> None:
+    env = {**os.environ, "SITE_URL": url, "NO_MKDOCS_2_WARNING": "1"}
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "--site-dir", str(out)],
+                   cwd=ROOT, env=env, check=True)
+
+
+def rebuild_times() -> tuple[float, float]:
+    """Seconds for a cold full chart rebuild (empty output folder, new process) and a warm one."""
+    tmp = Path(tempfile.mkdtemp())
+    code = ("import sys; from pathlib import Path; from build_scripts.build import build; "
+            "build(generated=Path(sys.argv[1]), log=lambda m: None)")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(tmp)], cwd=ROOT, check=True)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(tmp)], cwd=ROOT, check=True)
+    warm = time.perf_counter() - t0
+    shutil.rmtree(tmp)
+    return cold, warm
+
+
+def measure(rounds: int = 10) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    site = Path(tempfile.mkdtemp())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    build_site(site, url)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    res: dict = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        loaded: list[str] = []
+        page.on("requestfinished", lambda r: loaded.append(r.url))
+        page.goto(url + ARTICLE)
+        page.wait_for_selector("[data-attn-widget] .attn-chart svg text")
+        page.wait_for_load_state("networkidle")
+        files = sorted({u.split("?")[0] for u in loaded if u.startswith(url)})
+        sizes = {}
+        for u in files:
+            rel = u[len(url):] or "index.html"
+            path = site / rel
+            if path.is_dir():
+                path = path / "index.html"
+            sizes[rel] = gz(path.read_bytes())
+        res["first_load_kb"] = sum(sizes.values()) / 1024
+        res["largest_files"] = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+        specs = sorted((site / "generated").glob("*/spec.json"))
+        res["spec_kb"] = {s.parent.name: gz(s.read_bytes()) / 1024 for s in specs}
+        res["sentence_data_kb"] = {s.stem: gz(s.read_bytes()) / 1024 for s in sorted((site / "generated" / "head-view").glob("*.json"))
+                                   if s.stem not in ("index", "spec", "facts")}
+
+        nav = []
+        for _ in range(rounds):
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            t0 = time.perf_counter()
+            page.click(f"a.md-nav__link[href$='{ARTICLE}']")
+            page.wait_for_selector("[data-attn-widget='head-view'] .attn-chart svg text")
+            nav.append((time.perf_counter() - t0) * 1000)
+        res["navigation_ms"] = statistics.median(nav)
+
+        page.wait_for_function("document.querySelector('[data-attn-widget=head-view]').dataset.query !== undefined")
+        clicks = page.evaluate(
+            """async (rounds) => {
+              const el = document.querySelector('[data-attn-widget=head-view]');
+              const out = [];
+              for (let i = 0; i < rounds; i++) {
+                const texts = [...el.querySelectorAll('.attn-chart svg text')];
+                const target = texts[1 + (i % (texts.length / 2 - 2))];   // a word of the query row
+                const done = new Promise((r) => el.addEventListener('attn:rendered', r, { once: true }));
+                const t0 = performance.now();
+                target.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: 1, clientY: 1 }));
+                await done;
+                await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));  // painted
+                out.push(performance.now() - t0);
+              }
+              return out;
+            }""",
+            rounds * 2,
+        )
+        res["click_ms"] = statistics.median(clicks)
+        browser.close()
+    server.shutdown()
+    shutil.rmtree(site)
+    return res
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--skip-rebuild", action="store_true", help="do not time the chart rebuilds")
+    args = p.parse_args(argv)
+    r = measure(args.rounds)
+    print(f"site: article first load {r['first_load_kb']:.0f} KB gzipped (target <= 350); largest: "
+          + ", ".join(f"{n} {s / 1024:.0f} KB" for n, s in r["largest_files"]))
+    print("site: widget specs " + ", ".join(f"{k} {v:.1f} KB" for k, v in r["spec_kb"].items())
+          + " gzipped (target <= 60 each); sentence data "
+          + ", ".join(f"{k} {v:.0f} KB" for k, v in r["sentence_data_kb"].items()))
+    print(f"site: navigation to the head view median {r['navigation_ms']:.0f} ms (target <= 400); "
+          f"click to redrawn lines median {r['click_ms']:.1f} ms (target <= 50), headless Chromium, loopback")
+    if not args.skip_rebuild:
+        cold, warm = rebuild_times()
+        print(f"charts: full rebuild from a cold cache {cold:.1f} s (target <= 60), warm rebuild {warm:.1f} s (target <= 5)")
+
+
+if __name__ == "__main__":
+    main()
