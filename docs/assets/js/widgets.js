@@ -231,7 +231,8 @@
 
   /* ---- mounting --------------------------------------------------------------------------- */
 
-  const KINDS = { "head-view": mountHeadView };
+  // Other scripts, loaded before this one, add kinds as window.attnWidgetKinds[kind] = mount(el).
+  const KINDS = Object.assign({ "head-view": mountHeadView }, window.attnWidgetKinds || {});
 
   function mountAll() {
     for (const el of document.querySelectorAll("[data-attn-widget]")) {
@@ -242,7 +243,7 @@
     }
   }
 
-  window.attnWidgets = { register(kind, fn) { KINDS[kind] = fn; }, mountChart, getJSON, EMBED };
+  window.attnWidgets = { mountChart, getJSON, EMBED };
 
   if (window.document$) window.document$.subscribe(mountAll);
   else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
