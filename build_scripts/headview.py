@@ -100,7 +100,7 @@ def featured_head(payload: dict, query: str, expect: str) -> dict:
     uniform = 1.0 / len(labels)
     return {
         "layer": int(layer), "head": int(head), "query": query, "key": expect,
-        "weight": float(flat[layer, head]), "uniform": round(uniform, PRECISION),
+        "weight": float(flat[layer, head]), "uniform": round(uniform, PRECISION), "n_words": len(labels),
         "heads_over_0_3": int((flat > 0.3).sum()),
     }
 

@@ -49,6 +49,24 @@ def _facts(sentences, payloads, results, featured) -> dict:
     }
     facts["sink"]["cls_max"] = max(facts["sink"]["cls_by_layer"])
     facts["sink"]["sep_max"] = max(facts["sink"]["sep_by_layer"])
+    # The strongest head of each common pattern in the default sentence, over all layers.
+    patterns = payloads[0]["patterns"]
+    facts["patterns"] = {}
+    for name in hv.PATTERNS:
+        layer = max(range(len(patterns)), key=lambda li: patterns[li][name]["score"])
+        best = patterns[layer][name]
+        facts["patterns"][name.replace(" ", "_").replace("[", "").replace("]", "").lower()] = {
+            "layer_1based": layer + 1, "head_1based": best["head"] + 1, "score": best["score"]}
+    # "bank": where its attention goes in the river and in the money sentence.
+    for sid, word in (("bank-river", "river"), ("bank-money", "money")):
+        if sid in by_id:
+            p = by_id[sid]
+            labels = p["word"]["labels"]
+            a = np.asarray(p["word"]["attention"])[:, :, labels.index("bank"), labels.index(word)]
+            l_, h_ = np.unravel_index(int(a.argmax()), a.shape)
+            facts.setdefault("bank", {})[word] = {
+                "weight": round(float(a.max()), 3), "layer_1based": int(l_) + 1, "head_1based": int(h_) + 1,
+                "mean_over_heads": round(float(a.mean()), 3), "uniform": round(1 / len(labels), 3)}
     # The Winograd pair: where do the heads that track the subject send "it" in each sentence?
     if {"animal-tired", "animal-wide"} <= set(by_id):
         pair = {}
@@ -73,6 +91,12 @@ def _facts(sentences, payloads, results, featured) -> dict:
             "top_wide_street": round(float(wide["street"][l_, h_]), 3),
         }
     return facts
+
+
+def jax_leaves(tree) -> list:
+    import jax
+
+    return jax.tree.leaves(tree)
 
 
 def build(out_dir: Path, log) -> dict[str, bytes]:
@@ -109,6 +133,14 @@ def build(out_dir: Path, log) -> dict[str, bytes]:
     vega = vlc.vegalite_to_vega(spec)
     svg = vlc.vegalite_to_svg(spec)
     facts = _facts(sentences, payloads, results, featured)
+    cfg = encoder.config
+    facts["model"] = {
+        "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "hidden": cfg.hidden_size,
+        "head_dim": cfg.head_dim, "vocab": cfg.vocab_size, "max_tokens": cfg.max_position_embeddings,
+        "parameters": int(sum(np.size(x) for x in jax_leaves(encoder.params))),
+        "sha256": encoder.sha256["model.safetensors"],
+    }
+    facts["model"]["parameters_millions"] = round(facts["model"]["parameters"] / 1e6, 1)
     facts["default_readout"] = hv.readout(payloads[0], words, links, extra)
 
     files = {f"{p['id']}.json": dumps(p).encode() for p in payloads}
