@@ -13,6 +13,7 @@ WIDGET = '[data-attn-widget="head-view"]'
 
 def open_article(page, site):
     page.goto(site["url"] + "attention/")
+    page.locator(WIDGET).scroll_into_view_if_needed()  # widgets mount when they come into view
     page.wait_for_selector(f"{WIDGET} .attn-chart svg text")
     page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query !== undefined")
 
@@ -114,10 +115,12 @@ def test_instant_navigation_rerenders(watched, site):
     page.goto(site["url"])
     page.evaluate("window.__still_same_document = true")
     page.click("a.md-nav__link[href$='attention/']")
+    page.locator(WIDGET).scroll_into_view_if_needed()
     page.wait_for_selector(f"{WIDGET} .attn-chart svg text")
-    page.click("a.md-nav__link[href='..']") if page.locator("a.md-nav__link[href='..']").count() else page.go_back()
-    page.wait_for_selector("h1")
+    page.click("a.md-nav__link[href$='glossary/']")
+    page.wait_for_selector("h1:has-text('Glossary')")
     page.click("a.md-nav__link[href$='attention/']")
+    page.locator(WIDGET).scroll_into_view_if_needed()
     page.wait_for_selector(f"{WIDGET} .attn-chart svg text")
     assert page.evaluate("window.__still_same_document === true"), "navigation fell back to a full page load"
     assert page.locator(f"{WIDGET} .attn-chart svg").count() == 1

@@ -234,16 +234,30 @@
   // Other scripts, loaded before this one, add kinds as window.attnWidgetKinds[kind] = mount(el).
   const KINDS = Object.assign({ "head-view": mountHeadView }, window.attnWidgetKinds || {});
 
+  function mount(el) {
+    if (el.dataset.mounted) return;
+    el.dataset.mounted = "1";
+    (KINDS[el.dataset.attnWidget] || mountChart)(el).catch((err) => fail(el, err));
+  }
+
+  // Widgets load their data when they come near the viewport, so a long article's first load
+  // fetches only what the reader sees.
+  const observer = "IntersectionObserver" in window
+    ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.isIntersecting) { observer.unobserve(e.target); mount(e.target); }
+      }
+    }, { rootMargin: "300px 0px" })
+    : null;
+
   function mountAll() {
     for (const el of document.querySelectorAll("[data-attn-widget]")) {
-      if (el.dataset.mounted) continue;
-      el.dataset.mounted = "1";
-      const mount = KINDS[el.dataset.attnWidget] || mountChart;
-      mount(el).catch((err) => fail(el, err));
+      if (observer) observer.observe(el);
+      else mount(el);
     }
   }
 
-  window.attnWidgets = { mountChart, getJSON, EMBED };
+  window.attnWidgets = { mountChart, getJSON, EMBED, mount };
 
   if (window.document$) window.document$.subscribe(mountAll);
   else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
