@@ -56,9 +56,13 @@ class Group:
 
 
 def _groups() -> list[Group]:
-    from . import headview_build
+    from . import headview_build, qkv_build
 
-    groups = [Group("head-view", headview_build.inputs, headview_build.build)]
+    groups = [
+        Group("head-view", headview_build.inputs, headview_build.build),
+        Group("qkv-steps", qkv_build.qkv_inputs, qkv_build.qkv_build),
+        Group("head-grid", qkv_build.grid_inputs, qkv_build.grid_build),
+    ]
     return groups
 
 

@@ -4,6 +4,10 @@ Shortcodes (in Markdown):
 
 - ``{{ widget head-view }}`` - the interactive head view (controls, chart, text readout, and a
   static SVG with the default readout for readers without JavaScript).
+- ``{{ widget qkv-steps }}`` - one head's q, k, scores, softmax and output step by step, with a
+  table of every word's numbers (the default view's, filled in here, so it reads without JavaScript).
+- ``{{ widget head-grid }}`` - every layer x head as a small attention map; choosing one shows it
+  in the head view on the same page. A per-layer summary is its text alternative.
 - ``{{ chart NAME "alt text" }}`` - a precomputed Vega chart from ``generated/NAME/spec.json``
   with ``generated/NAME/default.svg`` as its no-JavaScript fallback.
 - ``{{ fact GROUP.path.to.value }}`` or ``{{ fact GROUP.path :.2f }}`` - a number from
@@ -98,6 +102,81 @@ def _head_view(config, page) -> str:
 """
 
 
+def _select(name: str, label: str, options: str = "") -> str:
+    return f'<label>{label} <select name="{name}">{options}</select></label>'
+
+
+def _qkv_steps(config, page) -> str:
+    base = _base(page)
+    index = _load(config, page, "qkv-steps/index.json")
+    facts = _load(config, page, "qkv-steps/facts.json")
+    d, fd = index["default"], facts["default"]
+    options = "".join(
+        f'<option value="{html.escape(s["id"])}"{" selected" if s["id"] == d["sentence"] else ""}>'
+        f'{html.escape(s["title"])}</option>'
+        for s in index["sentences"]
+    )
+    rows = "".join(
+        f"<tr><th scope=\"row\">{html.escape(w)}</th><td>{raw:.3f}</td><td>{sc:.3f}</td><td>{wt:.3f}</td></tr>"
+        for w, raw, sc, wt in facts["default_table"]
+    )
+    alt = (f"The five steps for the query '{fd['query']}' in layer {fd['layer_1based']}, head {fd['head_1based']}: "
+           f"q and every k as colour strips, q·k, the scaled scores and the softmax weights as bars, and the "
+           f"value vectors faded by weight above their sum, the output. {facts['default_readout']}")
+    return f"""
+<div class="attn-widget attn-qkv" data-attn-widget="qkv-steps" data-src="{base}{GENERATED}/qkv-steps/">
+<form class="attn-controls" hidden aria-label="Q, K, V steps settings">
+{_select("sentence", "Sentence", options)}
+{_select("layer", "Layer")}
+{_select("head", "Head")}
+{_select("query", "Query token")}
+</form>
+<div class="attn-chart" role="group" aria-roledescription="attention steps"
+ aria-label="q times k, scaled, softmax and the weighted sum of v, for the chosen query token. The table below lists the numbers.">
+<noscript><img src="{base}{GENERATED}/qkv-steps/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+</div>
+<p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
+<details class="attn-numbers"><summary>Every token's numbers</summary>
+<table>
+<caption>Token level: each WordPiece (and [CLS], [SEP]) has its own q, k and v. Numbers rounded to 3 decimals.</caption>
+<thead><tr><th scope="col">key token</th><th scope="col">q · k</th><th scope="col">÷ √{fd['head_dim']}</th><th scope="col">softmax weight</th></tr></thead>
+<tbody>{rows}</tbody>
+</table>
+</details>
+</div>
+"""
+
+
+def _head_grid(config, page) -> str:
+    base = _base(page)
+    facts = _load(config, page, "head-grid/facts.json")
+    _load(config, page, "head-grid/index.json")  # fail here, not in the browser, when it is missing
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in facts["summary_lines"])
+    sentence = html.escape(facts["sentence"]["text"])
+    alt = (f"{facts['maps']} small attention maps of \"{sentence}\", one per layer and head; "
+           f"rows are query words, columns key words, brighter means more weight.")
+    return f"""
+<div class="attn-widget attn-head-grid" data-attn-widget="head-grid" data-src="{base}{GENERATED}/head-grid/">
+<form class="attn-controls" hidden aria-label="Choose a head of the grid">
+{_select("layer", "Layer")}
+{_select("head", "Head")}
+<button type="submit" class="attn-button">Show in the head view</button>
+</form>
+<div class="attn-chart" tabindex="0" role="group" aria-roledescription="grid of attention maps"
+ aria-label="{html.escape(alt)} Arrow keys move the selection; Enter shows the selected head in the head view.">
+<noscript><img src="{base}{GENERATED}/head-grid/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+</div>
+<p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
+<details class="attn-summary"><summary>In words: per layer, the head with the largest [CLS] share and the most focused head</summary>
+<ul>{lines}</ul>
+</details>
+</div>
+"""
+
+
+WIDGETS = {"head-view": _head_view, "qkv-steps": _qkv_steps, "head-grid": _head_grid}
+
+
 def _chart(config, page, args: str) -> str:
     m = re.fullmatch(r'([a-z0-9-]+)\s+"([^"]+)"', args)
     if not m:
@@ -126,12 +205,16 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     def expand(m: re.Match) -> str:
         kind, args = m.group(1), m.group(2)
         if kind == "widget":
-            if args != "head-view":
-                raise PluginError(f"{page.file.src_uri}: unknown widget {args!r}; known: head-view")
-            return _head_view(config, page)
+            if args not in WIDGETS:
+                raise PluginError(f"{page.file.src_uri}: unknown widget {args!r}; known: {', '.join(WIDGETS)}")
+            return WIDGETS[args](config, page)
         if kind == "chart":
             return _chart(config, page, args)
         if kind == "fact":
+            line_start = markdown.rfind("\n", 0, m.start()) + 1
+            if not markdown[line_start : m.start()].strip() and markdown[m.end() : m.end() + 1] in (".", ")"):
+                raise PluginError(f"{page.file.src_uri}: {m.group(0)} starts a line and is followed by "
+                                  f"'{markdown[m.end()]}', so its number would become a list item; reflow the line")
             ref, _, spec = args.partition(" ")
             return _format(fact(config, page, ref), spec.strip() or None)
         raise PluginError(f"{page.file.src_uri}: unknown shortcode {{{{ {kind} ... }}}}; use widget, chart or fact")

@@ -1,0 +1,242 @@
+"""Q/K/V steps and the all-heads grid: payload numbers against the encoder and an independent NumPy
+recomputation, the tidy tables, the charts (Vega with named data sets), the shortcodes, and the
+generated files (fresh, byte-identical on rebuild, small enough)."""
+
+import dataclasses
+import gzip
+import json
+import re
+import types
+
+import numpy as np
+import pytest
+import vl_convert as vlc
+from mkdocs.exceptions import PluginError
+
+from build_scripts import headgrid as hg
+from build_scripts import headview as hv
+from build_scripts import qkv
+from build_scripts import site_hooks
+from build_scripts.build import GENERATED, build
+from build_scripts.config import load_sentences
+from build_scripts.qkv_build import stable_svg
+from attn_jax.words import align_words, word_attention
+
+from conftest import reference_attention
+
+IDS = ("cat-mat", "bank-river")
+
+
+@pytest.fixture(scope="module")
+def runs(encoder):
+    sentences = [s for s in load_sentences() if s.id in IDS]
+    return list(zip(sentences, encoder.run([s.text for s in sentences])))
+
+
+@pytest.fixture(scope="module")
+def cat(runs):
+    s, r = runs[0]
+    return s, r, qkv.layer_payload(s, r, 5)
+
+
+# --- payload --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("layer", [0, 3, 5])
+def test_payload_matches_encoder_and_numpy_reference(runs, which, layer):
+    s, r = runs[which]
+    p = qkv.layer_payload(s, r, layer)
+    n, heads, d = len(r.tokens), r.q.shape[2], r.q.shape[3]
+    assert np.shape(p["q"]) == np.shape(p["k"]) == np.shape(p["v"]) == np.shape(p["out"]) == (heads, n, d)
+    assert np.shape(p["raw"]) == np.shape(p["scaled"]) == np.shape(p["weights"]) == (heads, n, n)
+    assert p["tokens"] == list(r.tokens) and p["head_dim"] == d == 32
+    for h in (0, 7, heads - 1):
+        q, k, v = (np.asarray(a[layer][:, h], np.float64) for a in (r.q, r.k, r.v))  # [n, D]
+        out, w = reference_attention(q, k, v)  # float64, shares no code with attn_jax or qkv.py
+        np.testing.assert_allclose(p["raw"][h], q @ k.T, atol=6e-4)
+        np.testing.assert_allclose(p["scaled"][h], q @ k.T / np.sqrt(32), atol=6e-4)
+        np.testing.assert_allclose(p["weights"][h], w, atol=6e-4)
+        np.testing.assert_allclose(p["weights"][h], r.attentions[layer, h], atol=5e-4)  # the model's own
+        np.testing.assert_allclose(p["out"][h], out, atol=1e-3)
+        np.testing.assert_allclose(p["q"][h], q, atol=5e-4)
+
+
+def test_shipped_weights_are_softmax_of_shipped_scaled(cat):
+    _, _, p = cat
+    np.testing.assert_allclose(qkv.softmax(np.asarray(p["scaled"])), p["weights"], atol=2e-3)
+    np.testing.assert_allclose(np.asarray(p["weights"]).sum(-1), 1.0, atol=7e-3)
+
+
+def test_payload_refuses_weights_that_do_not_follow_from_q_and_k(runs):
+    s, r = runs[0]
+    wrong = r.attentions.copy()
+    wrong[2, 4] = wrong[2, 4][:, ::-1]  # keys reversed: rows still sum to 1, but not softmax(q·k/√D)
+    with pytest.raises(AssertionError, match="layer 3: softmax"):
+        qkv.layer_payload(s, dataclasses.replace(r, attentions=wrong), 2)
+
+
+def test_steps_by_hand():
+    q = np.array([[[1.0, 2.0]]])  # [H=1, T=1, D=2]
+    k = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # [1, S=3, 2]
+    raw = qkv.dot_scores(q, k)
+    np.testing.assert_allclose(raw, [[[1.0, 2.0, 3.0]]])
+    np.testing.assert_allclose(qkv.scale(raw, 4), [[[0.5, 1.0, 1.5]]])
+    w = qkv.softmax(np.array([[[0.0, np.log(3.0)]]]))
+    np.testing.assert_allclose(w, [[[0.25, 0.75]]])
+    np.testing.assert_allclose(qkv.weighted_sum(w, np.array([[[4.0], [8.0]]])), [[[7.0]]])
+
+
+# --- tables, readout, chart -----------------------------------------------------------------------
+
+
+def test_view_tables_pick_the_payload_numbers(cat):
+    _, r, p = cat
+    query = list(r.tokens).index("it")
+    t = qkv.view_tables(p, 11, query)
+    n = len(r.tokens)
+    assert set(t) == {"q", "k", "scores", "v", "out"}
+    assert len(t["q"]) == len(t["out"]) == 32 and len(t["k"]) == len(t["v"]) == n * 32 and len(t["scores"]) == n
+    assert [x["value"] for x in t["q"]] == p["q"][11][query]
+    keys = [x["row"] for x in t["scores"]]
+    assert keys == sorted(keys) and len(set(keys)) == n  # "the" twice: still two rows, in sentence order
+    assert [x["word"] for x in t["scores"]] == list(r.tokens)
+    assert [x["index"] for x in t["scores"] if x["query"]] == [query]
+    assert [x["weight"] for x in t["scores"]] == p["weights"][11][query]
+    assert t["out"][0]["row"] > keys[-1]  # the output row sorts below every token
+
+
+def test_readout_and_table(cat):
+    _, r, p = cat
+    t = qkv.view_tables(p, 11, list(r.tokens).index("it"))
+    text = qkv.readout(t["scores"], 5, 11, 32)
+    cat_row = next(x for x in t["scores"] if x["word"] == "cat")
+    assert text == (f"Layer 6, head 12, query 'it': the largest weight goes to 'cat': q · k = {cat_row['raw']:.3f}, "
+                    f"÷ √32 = {cat_row['scaled']:.3f}, softmax = {cat_row['weight']:.3f}.")
+    assert qkv.table_rows(t["scores"])[2] == ["cat", cat_row["raw"], cat_row["scaled"], cat_row["weight"]]
+
+
+def test_qkv_chart_compiles_with_named_datasets(cat):
+    _, r, p = cat
+    t = qkv.view_tables(p, 11, list(r.tokens).index("it"))
+    spec = qkv.qkv_chart(t, 32, 3.5, 2.0).to_dict()
+    assert set(spec["datasets"]) == {"q", "k", "scores", "v", "out"}
+    vega = vlc.vegalite_to_vega(spec)
+    assert {"q", "k", "scores", "v", "out"} <= {d["name"] for d in vega["data"]}  # the widget swaps these
+    svg = vlc.vegalite_to_svg(spec)
+    for title in ("2. q · k for every word", "3. ÷ √32", "4. softmax", "5. Σ weight × v = output"):
+        assert title in svg
+    assert ">because<" in svg and ">= output<" in svg and ">27.2<" in svg  # words on the axis, raw as text
+
+
+# --- the grid -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grid(runs):
+    _, r = runs[0]
+    al = align_words(r.tokenized)
+    att = word_attention(r.attentions, al)
+    return al, att, hg.grid_rows(att, al.special)
+
+
+def test_grid_rows_hold_every_map(grid):
+    al, att, rows = grid
+    n = len(al.words)
+    assert len(rows) == 72 and {(x["layer"], x["head"]) for x in rows} == {(l, h) for l in range(6) for h in range(12)}
+    for x in rows[::7]:
+        np.testing.assert_allclose(np.reshape(x["w"], (n, n)), att[x["layer"], x["head"]], atol=5e-4)
+
+
+def test_grid_summary_agrees_with_head_view_patterns(grid):
+    al, att, rows = grid
+    patterns = hv.classify_heads(att, np.asarray(al.special))
+    summary = hg.layer_summary(rows)
+    for s, pat in zip(summary, patterns):
+        assert s["sink_head"] == pat["[CLS] sink"]["head"]
+        assert s["focused_head"] == pat["focused"]["head"]
+    assert hg.summary_lines(summary)[5].startswith("layer 6: largest [CLS] share head ")
+
+
+def test_grid_chart_places_each_weight_at_its_row_and_column():
+    """One-hot maps: the single bright cell must land at (query i, key j) of its (layer, head)."""
+    n, rows = 3, []
+    for layer in range(2):
+        for head in range(2):
+            w = np.zeros((n, n))
+            w[layer, 2 - head] = 1.0  # a different (i, j) in every map
+            rows.append({"layer": layer, "head": head, "n": n, "w": w.reshape(-1).tolist(), "cls": 0, "focus": 0})
+    spec = hg.head_grid_chart(rows, ["a", "b", "c"], {"layer": 0, "head": 0, "n": n}, 2, 2).to_dict()
+    svg = vlc.vegalite_to_svg(spec)
+    bright = re.findall(r'<path d="M([\d.]+),([\d.]+)h[\d.]+v[\d.]+h-[\d.]+Z" fill="rgb\(253, 231, 37\)"', svg)
+    step = n * hg.CELL + hg.GAP
+    expected = {(hg.LEFT + h * step + (2 - h) * hg.CELL, hg.TOP + l * step + l * hg.CELL)
+                for l in range(2) for h in range(2)}
+    assert {(float(x), float(y)) for x, y in bright} == expected
+    assert ">head 2<" in svg and ">layer 2<" in svg
+
+
+def test_grid_chart_datasets(grid):
+    al, _, rows = grid
+    spec = hg.head_grid_chart(rows, list(al.words), {"layer": 5, "head": 11, "n": len(al.words)}, 6, 12).to_dict()
+    assert set(spec["datasets"]) == {"cells", "words", "selected"}
+    assert {"cells", "words", "selected"} <= {d["name"] for d in vlc.vegalite_to_vega(spec)["data"]}
+
+
+# --- shortcodes ----------------------------------------------------------------------------------
+
+
+def _page(uri="attention.md", url="attention/"):
+    return types.SimpleNamespace(file=types.SimpleNamespace(src_uri=uri), url=url)
+
+
+def test_shortcodes_render_widgets_with_text_alternatives():
+    config = {"docs_dir": str(GENERATED.parent)}
+    out = site_hooks.on_page_markdown("{{ widget qkv-steps }}\n\n{{ widget head-grid }}", _page(), config, None)
+    facts = json.loads((GENERATED / "qkv-steps" / "facts.json").read_text())
+    assert 'data-attn-widget="qkv-steps"' in out and 'data-attn-widget="head-grid"' in out
+    assert 'data-src="../generated/qkv-steps/"' in out and "<noscript><img" in out
+    assert facts["default_readout"].replace("'", "&#x27;") in out
+    assert out.count("<tr><th scope=\"row\">") == facts["default"]["tokens"]
+    assert "<li>layer 6: largest [CLS] share head" in out
+    with pytest.raises(PluginError, match="known: head-view, qkv-steps, head-grid"):
+        site_hooks.on_page_markdown("{{ widget nope }}", _page(), config, None)
+
+
+# --- generated files ------------------------------------------------------------------------------
+
+
+def test_facts_agree_with_the_head_view():
+    facts = json.loads((GENERATED / "qkv-steps" / "facts.json").read_text())
+    featured = json.loads((GENERATED / "head-view" / "facts.json").read_text())["featured"]
+    d = facts["default"]
+    assert (d["layer_1based"], d["head_1based"], d["query"]) == (featured["layer"] + 1, featured["head"] + 1, "it")
+    assert d["top"]["word"] == "cat" and d["top"]["weight"] == pytest.approx(featured["weight"], abs=1e-3)
+    assert d["top"]["scaled"] == pytest.approx(d["top"]["raw"] / d["sqrt_d"], abs=1e-3)
+
+
+def test_generated_sizes():
+    for group in ("qkv-steps", "head-grid"):
+        spec = (GENERATED / group / "spec.json").read_bytes()
+        assert len(gzip.compress(spec)) <= 60_000, f"{group}/spec.json is over 60 KB gzipped"
+    for path in (GENERATED / "qkv-steps").glob("*-layer-*.json"):
+        assert len(gzip.compress(path.read_bytes())) <= 80_000, f"{path.name} is over 80 KB gzipped"
+
+
+def test_fallback_svg_does_not_depend_on_what_was_rendered_before(cat):
+    _, r, p = cat
+    spec = qkv.qkv_chart(qkv.view_tables(p, 0, 1), 32, 3.5, 2.0).to_dict()
+    first = stable_svg(spec)
+    vlc.vegalite_to_svg(spec)  # moves vl-convert's gradient counter on
+    assert stable_svg(spec) == first and 'id="gradient_0"' in first and 'id="gradient_1"' in first
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    out = tmp_path / "generated"
+    build(force=True, only=["qkv-steps", "head-grid"], log=lambda m: None, generated=out)
+    for group in ("qkv-steps", "head-grid"):
+        committed = sorted(p.relative_to(GENERATED) for p in (GENERATED / group).rglob("*") if p.is_file())
+        rebuilt = sorted(p.relative_to(out) for p in (out / group).rglob("*") if p.is_file())
+        assert rebuilt == committed
+        for rel in committed:
+            assert (out / rel).read_bytes() == (GENERATED / rel).read_bytes(), f"{rel} differs"
