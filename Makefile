@@ -38,8 +38,9 @@ site: charts              ## build the static site into site/
 test: install             ## the whole test suite
 	$(PY) -m pytest
 
-bench: install            ## benchmarks, measured side by side in one process
+bench: install            ## benchmarks, measured side by side (attention + encoder, then the site)
 	$(PY) -m benchmarks.attention
+	$(PY) -m benchmarks.site
 
 clean:
 	rm -rf site .pytest_cache

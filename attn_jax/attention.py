@@ -19,6 +19,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from .efficient import efficient_attention
+
 __all__ = [
     "attention_scores",
     "scale_scores",
@@ -151,6 +153,9 @@ def _one_head_vmapped(q, k, v, mask):
 
 @partial(jax.jit, static_argnames=("return_weights",))
 def _multi_head_attention(q, k, v, mask, return_weights):
+    if not return_weights:
+        # No weights wanted: the exact O(N)-memory path (blocked online softmax, or cuDNN on GPU).
+        return efficient_attention(q, k, v, mask), None
     b, t, h, _ = q.shape
     s = k.shape[1]
     if mask is None:
@@ -173,8 +178,10 @@ def multi_head_attention(
     q ``[B, T, H, D]``, k and v ``[B, S, H, D]`` (the layout of ``jax.nn.dot_product_attention``),
     mask bool broadcastable to ``[B, H, T, S]`` (True = may attend) or None
     -> ``(out [B, T, H, D], weights [B, H, T, S])``. With ``return_weights=False`` the weights
-    are not returned (``None``). jit-compiled; shapes are checked before tracing so a wrong shape
-    fails with a message naming expected and actual shapes.
+    are not returned (``None``) and never formed: the output comes from
+    :func:`attn_jax.efficient.efficient_attention` (exact, O(N) memory, cuDNN's fused kernel on a
+    GPU where available). jit-compiled; shapes are checked before tracing so a wrong shape fails
+    with a message naming expected and actual shapes.
     """
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise ValueError(

@@ -9,12 +9,13 @@ value that followed that key::
 Keys are distinct within a sequence, so the answer is always recoverable from the input: find the
 earlier copy of the query key (position 2i) and read the token after it (position 2i + 1). Values
 may repeat. Token ids: values are ``0 .. V-1`` (so a value's id is also its class index), keys are
-``V .. V+K-1``. Length T = 2n + 1.
+``V .. V+K-1``. Length T = 2n + 1; the query is at position 2n.
 
 Distance: the number of positions from the queried key to the query,
-``distance = query_position - key_position = 2 (n - i)`` for pair i (0-based), so it is even and
-runs from 2 (the last pair) to 2n (the first). Everything between the queried pair and the query
-is distractor pairs: a recurrent model must carry the fact past distance/2 - 1 of them.
+``distance = query_position - key_position = 2 (n - i)`` for pair i (0-based), so it runs from 2
+(the last pair) to 2n (the first). Every pair after the queried one is a distractor that a
+recurrent model reads past while it must keep the fact. In training the queried pair is uniform;
+:func:`sample_batch` can also fix the distance, to measure accuracy against distance.
 
 Generators are pure functions of a ``jax.random`` key (deterministic, jit- and device-friendly),
 so training batches are drawn inside the compiled training loop.
@@ -37,7 +38,7 @@ _KEY_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 class RecallTask:
     """Sizes of an associative-recall task: n pairs, K key tokens, V value tokens (= classes)."""
 
-    num_pairs: int = 6  # n
+    num_pairs: int = 8  # n
     num_keys: int = 16  # K >= n: the key vocabulary each sequence draws its n distinct keys from
     num_values: int = 10  # V: the answer classes; chance accuracy is 1 / V
 
@@ -62,7 +63,7 @@ class RecallTask:
 
     @property
     def distances(self) -> tuple[int, ...]:
-        """Every possible distance from the queried key to the query: 2, 4, ..., 2n."""
+        """Every distance from a queried key to the query: 2, 4, ..., 2n."""
         return tuple(range(2, 2 * self.num_pairs + 1, 2))
 
     def to_dict(self) -> dict:
@@ -71,6 +72,7 @@ class RecallTask:
 
 class RecallBatch(NamedTuple):
     tokens: jax.Array  # int32 [B, T]
+    query: jax.Array  # int32 [B], position of the query token (2n), where models read out
     targets: jax.Array  # int32 [B], the value id (= class) to predict
     pair: jax.Array  # int32 [B], index i of the queried pair: key at 2i, value at 2i + 1
 
@@ -95,11 +97,12 @@ def sample_batch(
     rows = jnp.arange(b)
     pairs = jnp.stack([keys, values], axis=-1).reshape(b, 2 * n)  # [B, 2n]: k1 v1 k2 v2 ...
     tokens = jnp.concatenate([pairs, keys[rows, pair][:, None]], axis=1)  # [B, T]
-    return RecallBatch(tokens, values[rows, pair], pair)
+    query = jnp.full((b,), 2 * n, dtype=jnp.int32)
+    return RecallBatch(tokens, query, values[rows, pair], pair)
 
 
 def token_labels(task: RecallTask, tokens) -> list[str]:
-    """Readable labels for a sequence of token ids: keys as letters, values as digits."""
+    """Readable labels for token ids: keys as letters, values as digits."""
     out = []
     for t in (int(x) for x in tokens):
         if t < task.num_values:

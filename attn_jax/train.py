@@ -5,16 +5,18 @@ C checkpoints, P probe examples.
 
 - :func:`transformer_apply` - token + learned position embeddings, L pre-LayerNorm blocks of
   :func:`attn_jax.self_attention` (which calls :func:`attn_jax.multi_head_attention`) and an MLP,
-  then a linear readout at the last (query) position. Returns logits and every layer's attention
-  weights as values.
-- :func:`gru_apply` - the recurrent baseline: a GRU (plain JAX, ``lax.scan``) whose final state,
-  after reading the query, is all it has to answer from.
+  then a linear readout at the query position. Returns logits and every layer's attention weights
+  as values.
+- :func:`gru_apply` - the recurrent baseline: a GRU (plain JAX, ``lax.scan``) whose state after
+  reading the query, one vector, is all it has to answer from.
 - :func:`train` - a generic optax loop: batches are drawn and steps run inside one jit-compiled
   ``lax.scan`` per checkpoint interval, so it runs unchanged (and faster) on GPU/TPU. At each
   checkpoint it records held-out loss and accuracy and the probe examples' attention.
 
-Both models take ``(params, tokens [B, T]) -> (logits [B, V], attention [L, B, H, T, T] or None)``.
-Everything is seeded; the only randomness is ``jax.random``, so a run is repeatable on one machine.
+Both models take ``(params, tokens [B, T], query [B]) -> (logits [B, V], attention
+[L, B, H, T, T] or None)``, reading their answer at each example's query position. Both are causal:
+position t sees positions <= t only. Everything is seeded; the only randomness is ``jax.random``,
+so a run is repeatable on one machine.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ __all__ = [
     "count_params",
 ]
 
-ApplyFn = Callable[[dict, jax.Array], tuple[jax.Array, jax.Array | None]]
+ApplyFn = Callable[[dict, jax.Array, jax.Array], tuple[jax.Array, jax.Array | None]]
 
 
 # --- the tiny transformer -------------------------------------------------------------------
@@ -59,12 +61,11 @@ class TransformerConfig:
     vocab_size: int
     length: int  # T, the number of learned positions
     num_classes: int  # V
-    model_dim: int = 64  # M
+    model_dim: int = 32  # M
     num_heads: int = 4  # H (head dim D = M / H)
     num_layers: int = 2  # L
-    mlp_dim: int = 128
-    causal: bool = True  # each position sees only itself and earlier ones, like the GRU
-    init_std: float = 0.02  # small weights: attention starts close to uniform
+    mlp_dim: int = 64  # 0: attention-only blocks
+    zero_query: bool = True  # query maps start at 0, so every attention row starts exactly uniform
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,8 +75,10 @@ def _normal(key, shape, std):
     return std * jax.random.normal(key, shape, dtype=jnp.float32)
 
 
-def _dense_init(key, n_in, n_out, std):
-    return {"w": _normal(key, (n_in, n_out), std), "b": jnp.zeros((n_out,), jnp.float32)}
+def _dense_init(key, n_in, n_out):
+    """Weights ~ N(0, 1/fan_in), zero biases: activations keep their scale through each layer."""
+    w = _normal(key, (n_in, n_out), float(1.0 / np.sqrt(n_in)))
+    return {"w": w, "b": jnp.zeros((n_out,), jnp.float32)}
 
 
 def _ln_init(m):
@@ -83,20 +86,28 @@ def _ln_init(m):
 
 
 def init_transformer(key: jax.Array, config: TransformerConfig) -> dict:
-    """Parameters as a plain pytree; attention blocks use the layout of :func:`self_attention`."""
-    c, m, std = config, config.model_dim, config.init_std
+    """Parameters as a plain pytree; attention blocks use the layout of :func:`self_attention`.
+
+    Token and position embeddings ``[vocab, M]`` and ``[T, M]`` start ~ N(0, 1) and are learned.
+    """
+    c, m = config, config.model_dim
     keys = iter(jax.random.split(key, 3 + 6 * c.num_layers))
     layers = []
     for _ in range(c.num_layers):
-        attn = {name: _dense_init(next(keys), m, m, std) for name in ("query", "key", "value", "output")}
-        mlp = {"fc": _dense_init(next(keys), m, c.mlp_dim, std), "proj": _dense_init(next(keys), c.mlp_dim, m, std)}
-        layers.append({"ln1": _ln_init(m), "attn": attn, "ln2": _ln_init(m), "mlp": mlp})
+        attn = {name: _dense_init(next(keys), m, m) for name in ("query", "key", "value", "output")}
+        if c.zero_query:  # scores q.k are then all 0: attention starts uniform, and still learns
+            attn["query"]["w"] = jnp.zeros_like(attn["query"]["w"])
+        layer = {"ln1": _ln_init(m), "attn": attn}
+        if c.mlp_dim:
+            fc, proj = _dense_init(next(keys), m, c.mlp_dim), _dense_init(next(keys), c.mlp_dim, m)
+            layer |= {"ln2": _ln_init(m), "mlp": {"fc": fc, "proj": proj}}
+        layers.append(layer)
     return {
         "embed": _normal(next(keys), (c.vocab_size, m), 1.0),
         "pos": _normal(next(keys), (c.length, m), 1.0),
         "layers": layers,
         "ln_f": _ln_init(m),
-        "readout": _dense_init(next(keys), m, c.num_classes, std),
+        "readout": _dense_init(next(keys), m, c.num_classes),
     }
 
 
@@ -113,19 +124,21 @@ def _mlp(p: dict, x: jax.Array) -> jax.Array:
 
 
 def transformer_apply(
-    params: dict, tokens: jax.Array, config: TransformerConfig
+    params: dict, tokens: jax.Array, query: jax.Array, config: TransformerConfig
 ) -> tuple[jax.Array, jax.Array]:
-    """tokens int ``[B, T]`` -> ``(logits [B, V] at the last position, attention [L, B, H, T, T])``."""
+    """tokens int ``[B, T]``, query positions int ``[B]``
+    -> ``(logits [B, V] at the query, attention [L, B, H, T, T])`` (row = query, column = key)."""
     b, t = tokens.shape
     x = params["embed"][tokens] + params["pos"][:t]  # [B, T, M]
-    mask = causal_mask(t) if config.causal else None  # [T, T], broadcast over B and H
+    mask = causal_mask(t)  # [T, T], broadcast over B and H: position t sees keys <= t
     weights = []
     for layer in params["layers"]:
         a = self_attention(layer["attn"], layer_norm(layer["ln1"], x), config.num_heads, mask)
         x = x + a.out
-        x = x + _mlp(layer["mlp"], layer_norm(layer["ln2"], x))
+        if config.mlp_dim:
+            x = x + _mlp(layer["mlp"], layer_norm(layer["ln2"], x))
         weights.append(a.weights)  # [B, H, T, T]
-    h = layer_norm(params["ln_f"], x[:, -1])  # [B, M]: the query position reads out the answer
+    h = layer_norm(params["ln_f"], x[jnp.arange(b), query])  # [B, M]: read out at the query
     logits = h @ params["readout"]["w"] + params["readout"]["b"]
     return logits, jnp.stack(weights)
 
@@ -137,8 +150,9 @@ def transformer_apply(
 class GRUConfig:
     vocab_size: int
     num_classes: int
-    embed_dim: int = 64
+    embed_dim: int = 32
     hidden_dim: int = 128  # the whole memory: everything read so far must fit in this vector
+    mlp_dim: int = 128  # > 0: a GELU MLP between the state and the readout (0: linear readout)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,19 +160,23 @@ class GRUConfig:
 
 def init_gru(key: jax.Array, config: GRUConfig) -> dict:
     c = config
-    k_emb, k_in, k_rec, k_out = jax.random.split(key, 4)
+    k_emb, k_in, k_rec, k_out, k_mlp = jax.random.split(key, 5)
     e, h = c.embed_dim, c.hidden_dim
     return {
         "embed": _normal(k_emb, (c.vocab_size, e), 1.0),
         # Gates stacked as [reset | update | candidate] along the last axis.
-        "input": _dense_init(k_in, e, 3 * h, 1.0 / np.sqrt(e)),
-        "recurrent": _dense_init(k_rec, h, 3 * h, 1.0 / np.sqrt(h)),
-        "readout": _dense_init(k_out, h, c.num_classes, 1.0 / np.sqrt(h)),
+        "input": _dense_init(k_in, e, 3 * h),
+        "recurrent": _dense_init(k_rec, h, 3 * h),
+        "readout": _dense_init(k_out, c.mlp_dim or h, c.num_classes),
+        **({"mlp": _dense_init(k_mlp, h, c.mlp_dim)} if c.mlp_dim else {}),
     }
 
 
-def gru_apply(params: dict, tokens: jax.Array, config: GRUConfig) -> tuple[jax.Array, None]:
-    """tokens int ``[B, T]`` -> ``(logits [B, V] from the final state, None)``: no attention."""
+def gru_apply(
+    params: dict, tokens: jax.Array, query: jax.Array, config: GRUConfig
+) -> tuple[jax.Array, None]:
+    """tokens int ``[B, T]``, query positions int ``[B]`` -> ``(logits [B, V], None)``: the answer
+    is read from the state just after the query token, which is all the GRU kept; no attention."""
     b, _ = tokens.shape
     x = params["embed"][tokens]  # [B, T, E]
     gi = x @ params["input"]["w"] + params["input"]["b"]  # [B, T, 3H], all time steps at once
@@ -171,10 +189,14 @@ def gru_apply(params: dict, tokens: jax.Array, config: GRUConfig) -> tuple[jax.A
         r = jax.nn.sigmoid(i_r + h_r)
         z = jax.nn.sigmoid(i_z + h_z)
         n = jnp.tanh(i_n + r * h_n)
-        return (1.0 - z) * n + z * h, None
+        h = (1.0 - z) * n + z * h
+        return h, h
 
     h0 = jnp.zeros((b, config.hidden_dim), jnp.float32)
-    h, _ = jax.lax.scan(step, h0, jnp.swapaxes(gi, 0, 1))  # scan over T
+    _, states = jax.lax.scan(step, h0, jnp.swapaxes(gi, 0, 1))  # [T, B, H], scan over T
+    h = states[query, jnp.arange(b)]  # [B, H]: the state after reading the query
+    if config.mlp_dim:
+        h = jax.nn.gelu(h @ params["mlp"]["w"] + params["mlp"]["b"], approximate=False)
     return h @ params["readout"]["w"] + params["readout"]["b"], None
 
 
@@ -189,7 +211,7 @@ def count_params(params) -> int:
 class Budget:
     """What every model gets: the same steps, batch size and optimizer settings."""
 
-    steps: int = 600
+    steps: int = 1000
     batch_size: int = 64
     lr: float = 3e-3  # peak learning rate of AdamW (linear warm-up, then cosine decay to lr/10)
     warmup: int = 50
@@ -210,10 +232,10 @@ def make_optimizer(budget: Budget) -> optax.GradientTransformation:
     )
 
 
-def _loss_and_accuracy(apply_fn: ApplyFn, params, tokens, targets):
-    logits, _ = apply_fn(params, tokens)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
-    accuracy = (jnp.argmax(logits, axis=-1) == targets).mean()
+def _loss_and_accuracy(apply_fn: ApplyFn, params, batch: RecallBatch):
+    logits, _ = apply_fn(params, batch.tokens, batch.query)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch.targets).mean()
+    accuracy = (jnp.argmax(logits, axis=-1) == batch.targets).mean()
     return loss, accuracy
 
 
@@ -221,7 +243,7 @@ def _loss_and_accuracy(apply_fn: ApplyFn, params, tokens, targets):
 def evaluate(apply_fn: ApplyFn, params, batch: RecallBatch) -> tuple[jax.Array, jax.Array]:
     """Mean cross-entropy and accuracy of ``apply_fn`` on a batch (``apply_fn`` must be hashable,
     e.g. a ``functools.partial`` of a module-level function with a frozen config)."""
-    return _loss_and_accuracy(apply_fn, params, batch.tokens, batch.targets)
+    return _loss_and_accuracy(apply_fn, params, batch)
 
 
 class TrainLog(NamedTuple):
@@ -230,7 +252,7 @@ class TrainLog(NamedTuple):
     loss: np.ndarray  # float [C]: held-out cross-entropy at each checkpoint
     accuracy: np.ndarray  # float [C]: held-out accuracy at each checkpoint
     train_loss: np.ndarray  # float [C]: mean training loss over the interval before (NaN at 0)
-    probe_attention: np.ndarray | None  # float [C, P, L, H, T]: the last position's attention row
+    probe_attention: np.ndarray | None  # float [C, P, L, H, T]: the query position's attention row
     seconds: float  # wall time, compilation included
 
 
@@ -243,14 +265,14 @@ def train(
     seed: int,
     heldout: RecallBatch,
     checkpoint_every: int,
-    probe: jax.Array | None = None,
+    probe: RecallBatch | None = None,
 ) -> TrainLog:
     """Train ``apply_fn`` on fresh batches of ``task`` with AdamW; checkpoint every few steps.
 
     Step s trains on ``sample_batch(fold_in(PRNGKey(seed), s), task, batch_size)``, so the data
     depend on the seed and the step only. ``budget.steps`` must be a multiple of
-    ``checkpoint_every``. ``probe`` tokens ``[P, T]`` (e.g. held-out inputs) have the attention of
-    their last (query) position recorded at every checkpoint, when the model returns attention.
+    ``checkpoint_every``. For the ``probe`` examples (P of them, e.g. held-out ones) the attention
+    row of their query position is recorded at every checkpoint, when the model returns attention.
     """
     if budget.steps % checkpoint_every:
         raise ValueError(f"steps {budget.steps} is not a multiple of checkpoint_every {checkpoint_every}")
@@ -261,9 +283,11 @@ def train(
     def one_step(carry, step):
         params, opt_state = carry
         batch = sample_batch(jax.random.fold_in(data_key, step), task, budget.batch_size)
-        loss_fn = lambda p: _loss_and_accuracy(apply_fn, p, batch.tokens, batch.targets)  # noqa: E731
+        loss_fn = lambda p: _loss_and_accuracy(apply_fn, p, batch)  # noqa: E731
         (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        # optax mixes its int32 step count with floats; allow that even where strict promotion is on.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
     @jax.jit
@@ -274,12 +298,14 @@ def train(
 
     @jax.jit
     def checkpoint(params):
-        loss, accuracy = _loss_and_accuracy(apply_fn, params, heldout.tokens, heldout.targets)
+        loss, accuracy = _loss_and_accuracy(apply_fn, params, heldout)
         if probe is None:
             return loss, accuracy, None
-        _, attention = apply_fn(params, probe)  # [L, P, H, T, T] or None
-        row = None if attention is None else jnp.transpose(attention[..., -1, :], (1, 0, 2, 3))
-        return loss, accuracy, row  # row [P, L, H, T]
+        _, attention = apply_fn(params, probe.tokens, probe.query)  # [L, P, H, T, T] or None
+        if attention is None:
+            return loss, accuracy, None
+        rows = attention[:, jnp.arange(probe.query.shape[0]), :, probe.query]  # [P, L, H, T]
+        return loss, accuracy, rows
 
     opt_state = optimizer.init(params)
     records = [checkpoint(params) + (jnp.float32(jnp.nan),)]

@@ -56,14 +56,15 @@ class Group:
 
 
 def _groups() -> list[Group]:
-    from . import headview_build, qkv_build
+    from . import cost_build, headview_build, learning_build, qkv_build
 
-    groups = [
+    return [
         Group("head-view", headview_build.inputs, headview_build.build),
         Group("qkv-steps", qkv_build.qkv_inputs, qkv_build.qkv_build),
         Group("head-grid", qkv_build.grid_inputs, qkv_build.grid_build),
+        Group("cost", cost_build.inputs, cost_build.build),
+        Group("learning", learning_build.inputs, learning_build.build),
     ]
-    return groups
 
 
 def _load_manifest(generated: Path = GENERATED) -> dict:

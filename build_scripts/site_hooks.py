@@ -8,7 +8,7 @@ Shortcodes (in Markdown):
   table of every word's numbers (the default view's, filled in here, so it reads without JavaScript).
 - ``{{ widget head-grid }}`` - every layer x head as a small attention map; choosing one shows it
   in the head view on the same page. A per-layer summary is its text alternative.
-- ``{{ chart NAME "alt text" }}`` - a precomputed Vega chart from ``generated/NAME/spec.json``
+- ``{{ chart NAME "caption" }}`` - a precomputed Vega chart from ``generated/NAME/spec.json``
   with ``generated/NAME/default.svg`` as its no-JavaScript fallback.
 - ``{{ fact GROUP.path.to.value }}`` or ``{{ fact GROUP.path :.2f }}`` - a number from
   ``generated/GROUP/facts.json``, so prose and charts never drift apart.
@@ -178,19 +178,22 @@ WIDGETS = {"head-view": _head_view, "qkv-steps": _qkv_steps, "head-grid": _head_
 
 
 def _chart(config, page, args: str) -> str:
-    m = re.fullmatch(r'([a-z0-9-]+)\s+"([^"]+)"', args)
+    """A precomputed chart: ``NAME`` is a folder of ``generated/`` (e.g. ``cost`` or
+    ``learning/training``) holding spec.json and default.svg; the widget kind is its last part."""
+    m = re.fullmatch(r'([a-z0-9-]+(?:/[a-z0-9-]+)?)\s+"([^"]+)"', args)
     if not m:
-        raise PluginError(f'{page.file.src_uri}: write {{{{ chart NAME "alt text" }}}}, got {{{{ chart {args} }}}}')
-    name, alt = m.groups()
+        raise PluginError(f'{page.file.src_uri}: write {{{{ chart NAME "caption" }}}}, got {{{{ chart {args} }}}}')
+    name, caption = m.groups()
     for rel in (f"{name}/spec.json", f"{name}/default.svg"):
         if not (_docs_dir(config) / GENERATED / rel).is_file():
             raise PluginError(f"{page.file.src_uri}: needs {GENERATED}/{rel}, which does not exist; run `make charts`")
-    base = _base(page)
+    base, kind = _base(page), name.rsplit("/", 1)[-1]
     return f"""
-<figure class="attn-widget" data-attn-widget="{name}" data-spec="{base}{GENERATED}/{name}/spec.json">
-<div class="attn-chart" role="img" aria-label="{html.escape(alt)}">
-<noscript><img src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+<figure class="attn-widget attn-figure" data-attn-widget="{kind}" data-spec="{base}{GENERATED}/{name}/spec.json">
+<div class="attn-chart" tabindex="0">
+<noscript><img src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(caption)}" width="100%"></noscript>
 </div>
+<figcaption>{html.escape(caption)}</figcaption>
 </figure>
 """
 

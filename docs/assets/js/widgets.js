@@ -41,6 +41,40 @@
     return result.view;
   }
 
+  /* ---- a chart with a training-step slider, plus a play button ------------------------------ */
+
+  async function mountTraining(el) {
+    const view = await mountChart(el);
+    const input = el.querySelector('input[type="range"]');
+    const report = () => {
+      el.dataset.step = String(view.signal("step"));
+      el.dispatchEvent(new CustomEvent("attn:rendered", { bubbles: true }));
+    };
+    view.addSignalListener("step", report);
+    report();
+    if (!input) return view;
+    const [min, max, step] = ["min", "max", "step"].map((a) => Number(input.getAttribute(a)));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "md-button attn-play";
+    let timer = null;
+    const label = () => { button.textContent = timer ? "Pause" : "Play training"; };
+    const stop = () => { clearInterval(timer); timer = null; label(); };
+    button.addEventListener("click", () => {
+      if (timer) return stop();
+      if (Number(view.signal("step")) >= max) view.signal("step", min).runAsync();
+      timer = setInterval(() => {
+        const next = Number(view.signal("step")) + step;
+        if (next > max || !el.isConnected) return stop();  // the end, or the reader navigated away
+        view.signal("step", next).runAsync();
+      }, 300);
+      label();
+    });
+    label();
+    el.querySelector(".attn-chart").after(button);
+    return view;
+  }
+
   /* ---- the head view ---------------------------------------------------------------------- */
 
   const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
@@ -232,7 +266,7 @@
   /* ---- mounting --------------------------------------------------------------------------- */
 
   // Other scripts, loaded before this one, add kinds as window.attnWidgetKinds[kind] = mount(el).
-  const KINDS = Object.assign({ "head-view": mountHeadView }, window.attnWidgetKinds || {});
+  const KINDS = Object.assign({ "head-view": mountHeadView, training: mountTraining }, window.attnWidgetKinds || {});
 
   function mount(el) {
     if (el.dataset.mounted) return;
