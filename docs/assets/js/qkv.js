@@ -12,13 +12,8 @@
 
   const kinds = (window.attnWidgetKinds = window.attnWidgetKinds || {});
 
-  function option(value, text, selected) {
-    const o = document.createElement("option");
-    o.value = value;
-    o.textContent = text;
-    o.selected = selected;
-    return o;
-  }
+  // shared with the head view (widgets.js, loaded after this file; called only at mount time)
+  const option = (value, text, selected) => window.attnWidgets.option(value, text, selected);
 
   /* Run async tasks one after another (a change while a file is loading waits for it). */
   function serial(onError) {

@@ -291,7 +291,7 @@
     }
   }
 
-  window.attnWidgets = { mountChart, getJSON, EMBED, mount };
+  window.attnWidgets = { mountChart, getJSON, EMBED, mount, option };
 
   if (window.document$) window.document$.subscribe(mountAll);
   else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
