@@ -268,20 +268,25 @@
   // Other scripts, loaded before this one, add kinds as window.attnWidgetKinds[kind] = mount(el).
   const KINDS = Object.assign({ "head-view": mountHeadView, training: mountTraining }, window.attnWidgetKinds || {});
 
+  // One widget renders at a time, the one nearest the middle of the screen first, so a heavy chart half in view does not
+  // hold up the one the reader is looking at.
+  let queue = Promise.resolve();
   function mount(el) {
-    if (el.dataset.mounted) return;
+    if (el.dataset.mounted) return queue;
     el.dataset.mounted = "1";
-    (KINDS[el.dataset.attnWidget] || mountChart)(el).catch((err) => fail(el, err));
+    queue = queue.then(() => (KINDS[el.dataset.attnWidget] || mountChart)(el).catch((err) => fail(el, err)));
+    return queue;
   }
 
   // Widgets load their data when they come near the viewport, so a long article's first load
   // fetches only what the reader sees.
   const observer = "IntersectionObserver" in window
     ? new IntersectionObserver((entries) => {
-      for (const e of entries) {
-        if (e.isIntersecting) { observer.unobserve(e.target); mount(e.target); }
-      }
-    }, { rootMargin: "300px 0px" })
+      const mid = window.innerHeight / 2;
+      const off = (e) => Math.abs(e.boundingClientRect.top + e.boundingClientRect.height / 2 - mid);
+      const visible = entries.filter((e) => e.isIntersecting).sort((a, b) => off(a) - off(b));
+      for (const e of visible) { observer.unobserve(e.target); mount(e.target); }
+    }, { rootMargin: "50px 0px" })
     : null;
 
   function mountAll() {
