@@ -43,7 +43,8 @@ def _row(results: dict, impl: str, b: int, n: int) -> dict | None:
 def _facts(results: dict, table: list[dict]) -> dict:
     head = results["header"]
     facts: dict = {"backend": head["backend"], "device": head["device_kind"], "cpu_count": head.get("cpu_count"),
-                   "date": head["date"][:10], "exponents": {}}
+                   "date": head["date"][:10], "exponents": {},
+                   "chart": {k: table[0][k] for k in ("B", "H", "D")}}  # the settings the chart shows
     for path in cost.COLOURS:
         facts["exponents"][path.replace("-", "_")] = {
             field: round(cost.fit_exponent(table, path, field), 2) for field in ("seconds", "peak_bytes")}
