@@ -1,0 +1,149 @@
+"""attn_jax.analysis on synthetic attention whose answers are known by construction."""
+
+import numpy as np
+import pytest
+
+from attn_jax import analysis as A
+
+
+def rows(*weights):
+    """A [n, n] attention matrix from rows given as dicts {key: weight}, rest spread evenly."""
+    n = len(weights)
+    out = np.zeros((n, n))
+    for i, row in enumerate(weights):
+        rest = (1 - sum(row.values())) / max(n - len(row), 1)
+        out[i] = rest
+        for j, w in row.items():
+            out[i, j] = w
+    return out
+
+
+def test_wilson_interval_known_values():
+    lo, hi = A.wilson_interval(50, 100)  # textbook: 0.4038 .. 0.5962
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    lo, hi = A.wilson_interval(0, 10)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(0.2775, abs=1e-4)
+    with pytest.raises(ValueError, match="at least one trial"):
+        A.wilson_interval(0, 0)
+
+
+def test_candidate_attention_sums_pieces_and_choice_accuracy():
+    att = np.zeros((2, 3, 5, 5))
+    att[..., 4, 1], att[..., 4, 2], att[..., 4, 3] = 0.1, 0.2, 0.25
+    assert np.allclose(A.candidate_attention(att, 4, [1, 2]), 0.3)
+    to_a = np.array([[0.3, 0.1, 0.2]])
+    to_b = np.array([[0.2, 0.2, 0.2]])
+    assert A.choice_accuracy(to_a, to_b, np.array([0])).tolist() == [[1.0, 0.0, 0.5]]
+    assert A.choice_accuracy(to_a, to_b, np.array([1])).tolist() == [[0.0, 1.0, 0.5]]
+    with pytest.raises(ValueError, match="WordPiece"):
+        A.candidate_attention(att, 4, [])
+
+
+def test_pair_consistency_counts_complete_pairs_only():
+    right = np.array([[1, 1], [1, 0], [0, 1], [1, 0], [1, 1.0]])  # 5 schemas x 2 heads
+    pair = np.array([0, 0, 1, 1, 2])  # pair 2 has one half: ignored
+    share, n = A.pair_consistency(right, pair)
+    assert n == 2 and share.tolist() == [0.5, 0.0]
+
+
+def test_best_head_null_subject_tracker_sits_at_exactly_half():
+    # a head that always picks the same candidate is right on exactly one half of every pair,
+    # whatever the shuffle: its null accuracy is exactly 0.5 in every repeat
+    n = 40
+    correct = np.tile([0, 1], n // 2)
+    pair = np.repeat(np.arange(n // 2), 2)
+    right = A.choice_accuracy(np.ones(n), np.zeros(n), correct)[:, None]
+    null = A.best_head_null(right, pair, repeats=200, seed=1)
+    assert np.all(null == 0.5)
+
+
+def test_best_head_null_is_seeded_and_grows_with_heads():
+    rng = np.random.default_rng(0)
+    n, heads = 60, 72
+    right = rng.integers(0, 2, (n, heads)).astype(float)
+    pair = np.repeat(np.arange(n // 2), 2)
+    a = A.best_head_null(right, pair, repeats=500, seed=3)
+    assert np.array_equal(a, A.best_head_null(right, pair, repeats=500, seed=3))
+    one = A.best_head_null(right[:, :1], pair, repeats=500, seed=3)
+    assert a.mean() > one.mean() and 0.55 < np.percentile(a, 95) < 0.8
+    # a perfect head stays perfect only when no pair is flipped: its null is a coin count, mean 0.5
+    perfect = A.best_head_null(np.ones((n, 1)), pair, repeats=4000, seed=0)
+    assert perfect.mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_candidate_share_and_even_share():
+    att = np.full((4, 4), 0.25)
+    att[3] = [0.1, 0.6, 0.2, 0.1]
+    share, even = A.candidate_share(att, 3, [1], [2])
+    assert share == pytest.approx(0.8) and even == 0.5
+
+
+def test_specificity_separates_broadcast_from_specific():
+    # broadcast: every token sends 0.7 to token 1; specific: only token 3 does
+    n = 5
+    broadcast = rows({1: 0.7}, {1: 0.7}, {1: 0.7}, {1: 0.7}, {1: 0.7})
+    specific = rows({0: 0.9}, {0: 0.9}, {0: 0.9}, {1: 0.7}, {0: 0.9})
+    a_b, others = A.specificity(np.stack([broadcast, specific]), 3, [1])
+    assert a_b == pytest.approx([0.7, 0.7])
+    # others = queries 0, 2, 4 (not A=3, not B's own piece 1)
+    assert others[0] == pytest.approx(0.7) and others[1] == pytest.approx(0.1 / (n - 1))
+
+
+def test_role_scores_and_roles_on_constructed_heads():
+    n = 7  # [CLS] w1 .. w5 [SEP]
+    special = np.array([1, 0, 0, 0, 0, 0, 1], bool)
+    eye = np.eye(n)
+    prev = np.roll(eye, -1, axis=1)  # row i -> i-1
+    nxt = np.roll(eye, 1, axis=1)  # row i -> i+1
+    cls = np.zeros((n, n)); cls[:, 0] = 1
+    sep = np.zeros((n, n)); sep[:, -1] = 1
+    bcast = np.zeros((n, n)); bcast[:, 2] = 1; bcast[2, 2] = 0; bcast[2, 3] = 1
+    flat = np.full((n, n), 1 / n)
+    heads = np.stack([prev, nxt, cls, sep, bcast, flat])
+    scores = A.role_scores(heads, special)
+    assert scores.shape == (6, 5)
+    assert scores[0, 0] == 1 and scores[1, 1] == 1 and scores[2, 2] == 1 and scores[3, 3] == 1
+    assert scores[4, 4] == 1  # token 2 takes everything from the 4 other ordinary queries
+    assert A.head_roles(scores).tolist() == [0, 1, 2, 3, 4, 5]
+    roles = np.array([[0, 5], [0, 4], [2, 4], [0, 4]])  # 4 sentences x 2 heads
+    shares = A.role_shares(roles)
+    assert shares[0].tolist() == [0.75, 0, 0.25, 0, 0, 0] and shares[1].tolist() == [0, 0, 0, 0, 0.75, 0.25]
+
+
+def test_contribution_norms_against_a_loop():
+    rng = np.random.default_rng(0)
+    h, n, d, m = 3, 5, 2, 7
+    att = rng.dirichlet(np.ones(n), size=(h, n))
+    v = rng.normal(size=(n, h, d))
+    w = rng.normal(size=(h * d, m))
+    got = A.contribution_norms(att, v, w)
+    for hh in range(h):
+        for i in range(n):
+            for j in range(n):
+                want = np.linalg.norm(att[hh, i, j] * v[j, hh] @ w[hh * d:(hh + 1) * d])
+                assert got[hh, i, j] == pytest.approx(want)
+    with pytest.raises(ValueError, match=r"\[H, n, n\]"):
+        A.contribution_norms(att[:, :4], v, w)
+
+
+def test_special_shares_weight_vs_small_value_norm():
+    # half of every query's weight on [CLS], but [CLS]'s value vector is tiny: its share of what
+    # moves is small. This is the effect the weight-vs-contribution chart measures.
+    n = 4
+    att = np.full((1, n, n), 0.5 / (n - 1)); att[..., 0] = 0.5
+    v = np.ones((n, 1, 2)); v[0] = 0.01
+    w = np.eye(2)
+    cls_w, sep_w = A.special_shares(att)
+    cls_c, _ = A.special_shares(A.contribution_norms(att, v, w))
+    assert cls_w[0] == pytest.approx(0.5) and sep_w[0] == pytest.approx(0.5 / 3)
+    assert cls_c[0] == pytest.approx(0.005 / (0.005 + 0.5), rel=1e-9)
+
+
+def test_neighbour_overlap_and_importance():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(30, 8))
+    assert A.neighbour_overlap(e, e, k=5) == 1.0
+    assert A.neighbour_overlap(e, 3.0 * e, k=5) == 1.0  # cosine ignores scale
+    assert A.neighbour_overlap(e, rng.normal(size=(30, 8)), k=5) < 0.5
+    ablated = np.stack([e, -e, e + 1e-9])
+    assert A.ablation_importance(e, ablated) == pytest.approx([0.0, 2.0, 0.0], abs=1e-9)
