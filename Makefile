@@ -12,7 +12,7 @@ export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install charts check-charts serve site test bench clean
+.PHONY: install charts check-charts serve site site-zensical test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,15 @@ serve: charts             ## build and serve the site on http://127.0.0.1:8000
 site: charts              ## build the static site into site/
 	$(PY) -m mkdocs build --strict
 
-test: install             ## the whole test suite
-	$(PY) -m pytest
+site-zensical: charts     ## the same site built with Zensical, into site-zensical/
+	$(PY) -m build_scripts.site_zensical --site-dir site-zensical
+
+test: install             ## the whole test suite; finds Chromium for the browser tests, or installs it
+	CHROMIUM="$$($(PY) tests/browser/chromium.py)" && export CHROMIUM && $(PY) -m pytest
 
 bench: install            ## benchmarks, measured side by side (attention + encoder, then the site)
 	$(PY) -m benchmarks.attention
 	$(PY) -m benchmarks.site
 
 clean:
-	rm -rf site .pytest_cache
+	rm -rf site site-zensical .pytest_cache

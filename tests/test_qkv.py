@@ -1,22 +1,19 @@
 """Q/K/V steps and the all-heads grid: payload numbers against the encoder and an independent NumPy
-recomputation, the tidy tables, the charts (Vega with named data sets), the shortcodes, and the
-generated files (fresh, byte-identical on rebuild, small enough)."""
+recomputation, the tidy tables, the charts (Vega with named data sets), and the generated
+files (fresh, byte-identical on rebuild, small enough)."""
 
 import dataclasses
 import gzip
 import json
 import re
-import types
 
 import numpy as np
 import pytest
 import vl_convert as vlc
-from mkdocs.exceptions import PluginError
 
 from build_scripts import headgrid as hg
 from build_scripts import headview as hv
 from build_scripts import qkv
-from build_scripts import site_hooks
 from build_scripts.build import GENERATED, build
 from build_scripts.config import load_sentences
 from build_scripts.qkv_build import stable_svg
@@ -181,26 +178,6 @@ def test_grid_chart_datasets(grid):
     spec = hg.head_grid_chart(rows, list(al.words), {"layer": 5, "head": 11, "n": len(al.words)}, 6, 12).to_dict()
     assert set(spec["datasets"]) == {"cells", "words", "selected"}
     assert {"cells", "words", "selected"} <= {d["name"] for d in vlc.vegalite_to_vega(spec)["data"]}
-
-
-# --- shortcodes ----------------------------------------------------------------------------------
-
-
-def _page(uri="attention.md", url="attention/"):
-    return types.SimpleNamespace(file=types.SimpleNamespace(src_uri=uri), url=url)
-
-
-def test_shortcodes_render_widgets_with_text_alternatives():
-    config = {"docs_dir": str(GENERATED.parent)}
-    out = site_hooks.on_page_markdown("{{ widget qkv-steps }}\n\n{{ widget head-grid }}", _page(), config, None)
-    facts = json.loads((GENERATED / "qkv-steps" / "facts.json").read_text())
-    assert 'data-attn-widget="qkv-steps"' in out and 'data-attn-widget="head-grid"' in out
-    assert 'data-src="../generated/qkv-steps/"' in out and "<noscript><img" in out
-    assert facts["default_readout"].replace("'", "&#x27;") in out
-    assert out.count("<tr><th scope=\"row\">") == facts["default"]["tokens"]
-    assert "<li>layer 6: largest [CLS] share head" in out
-    with pytest.raises(PluginError, match="known: head-view, qkv-steps, head-grid"):
-        site_hooks.on_page_markdown("{{ widget nope }}", _page(), config, None)
 
 
 # --- generated files ------------------------------------------------------------------------------

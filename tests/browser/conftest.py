@@ -1,15 +1,15 @@
-"""Real-browser test set-up: the built site served on 127.0.0.1, Debian's chromium driven by Playwright.
+"""Real-browser test set-up: the site built by each generator (MkDocs, Zensical) and served on
+127.0.0.1, Chromium driven by Playwright. Every test that uses ``site`` runs once per generator.
 
-Every test's page records requests, console errors and page errors; a test fails if any request
-leaves 127.0.0.1 or anything is logged as an error.
+Chromium is ``$CHROMIUM`` (default Debian's /usr/bin/chromium); ``make test`` finds or installs one
+first (tests/browser/chromium.py). Every test's page records requests, console errors and page
+errors; a test fails if any request leaves 127.0.0.1 or anything is logged as an error.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,8 +17,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from sitebuild import GENERATORS, build_site
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
 
 
@@ -27,26 +29,26 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
+@pytest.fixture(scope="session", params=GENERATORS)
+def site(request, tmp_path_factory):
     """Build the site for the port it will be served on (instant navigation needs site_url to match)."""
-    out = tmp_path_factory.mktemp("site")
+    out = tmp_path_factory.mktemp("site") / request.param
     handler = functools.partial(_Quiet, directory=str(out))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
-    env = {**os.environ, "SITE_URL": url, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = build_site(request.param, out, env={"SITE_URL": url})
     assert proc.returncode == 0, proc.stderr
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": url, "dir": out}
+    yield {"url": url, "dir": out, "generator": request.param}
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: apt-get install chromium")
+        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: run `make test` (it installs one) "
+                    f"or set CHROMIUM=/path/to/chromium", pytrace=False)
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,

@@ -1,75 +1,31 @@
-"""MkDocs hook: expand the article's shortcodes from the generated data, failing loudly.
+"""The HTML of the site's widgets and charts, for the shortcodes of ``site_markdown``.
 
-Shortcodes (in Markdown):
+Each function takes the page context (``site_markdown.PageContext``: ``load`` reads a generated
+JSON file or fails naming the page, ``base`` is the relative path to the site root) and returns the
+HTML that replaces one shortcode: the widget's root element with ``data-attn-widget``, its controls
+(hidden until JavaScript fills them), and a text alternative and static SVG for readers without
+JavaScript.
 
-- ``{{ widget head-view }}`` - the interactive head view (controls, chart, text readout, and a
-  static SVG with the default readout for readers without JavaScript).
-- ``{{ widget qkv-steps }}`` - one head's q, k, scores, softmax and output step by step, with a
-  table of every word's numbers (the default view's, filled in here, so it reads without JavaScript).
-- ``{{ widget head-grid }}`` - every layer x head as a small attention map; choosing one shows it
-  in the head view on the same page. A per-layer summary is its text alternative.
-- ``{{ chart NAME "caption" }}`` - a precomputed Vega chart from ``generated/NAME/spec.json``
-  with ``generated/NAME/default.svg`` as its no-JavaScript fallback.
-- ``{{ fact GROUP.path.to.value }}`` or ``{{ fact GROUP.path :.2f }}`` - a number from
-  ``generated/GROUP/facts.json``, so prose and charts never drift apart.
-
-An unknown shortcode, a missing generated file or a missing fact stops the build with a message
-naming the page and the fix. This module needs no JAX: the site builds from committed files.
+- ``head-view`` - the interactive head view (controls, chart, text readout).
+- ``qkv-steps`` - one head's q, k, scores, softmax and output step by step, with a table of every
+  word's numbers (the default view's, filled in here, so it reads without JavaScript).
+- ``head-grid`` - every layer x head as a small attention map; choosing one shows it in the head
+  view on the same page. A per-layer summary is its text alternative.
+- ``chart(ctx, 'NAME "caption"')`` - a precomputed Vega chart with its SVG fallback.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import re
-from functools import lru_cache
-from pathlib import Path
 
-from mkdocs.exceptions import PluginError
-
-SHORTCODE = re.compile(r"\{\{\s*(\w+)\s+([^}]*?)\s*\}\}")
 GENERATED = "generated"
 
 
-def _docs_dir(config) -> Path:
-    return Path(config["docs_dir"])
-
-
-@lru_cache(maxsize=None)
-def _json(path: str) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _load(config, page, rel: str) -> dict:
-    path = _docs_dir(config) / GENERATED / rel
-    if not path.is_file():
-        raise PluginError(f"{page.file.src_uri}: needs {GENERATED}/{rel}, which does not exist; run `make charts`")
-    return _json(str(path))
-
-
-def fact(config, page, ref: str):
-    """Look up ``GROUP.path.to.value`` (list indices allowed) in ``generated/GROUP/facts.json``."""
-    group, _, path = ref.partition(".")
-    value = _load(config, page, f"{group}/facts.json")
-    for part in path.split(".") if path else []:
-        try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise PluginError(
-                f"{page.file.src_uri}: fact {ref!r} not found in {GENERATED}/{group}/facts.json; "
-                f"fix the name or rebuild the charts (`make charts`)"
-            ) from None
-    return value
-
-
-def _base(page) -> str:
-    return "../" * page.url.count("/")
-
-
-def _head_view(config, page) -> str:
-    base = _base(page)
-    index = _load(config, page, "head-view/index.json")
-    facts = _load(config, page, "head-view/facts.json")
+def _head_view(ctx) -> str:
+    base = ctx.base
+    index = ctx.load("head-view/index.json")
+    facts = ctx.load("head-view/facts.json")
     default = index["default"]
     options = "".join(
         f'<option value="{html.escape(s["id"])}"{" selected" if s["id"] == default["sentence"] else ""}>'
@@ -106,10 +62,10 @@ def _select(name: str, label: str, options: str = "") -> str:
     return f'<label>{label} <select name="{name}">{options}</select></label>'
 
 
-def _qkv_steps(config, page) -> str:
-    base = _base(page)
-    index = _load(config, page, "qkv-steps/index.json")
-    facts = _load(config, page, "qkv-steps/facts.json")
+def _qkv_steps(ctx) -> str:
+    base = ctx.base
+    index = ctx.load("qkv-steps/index.json")
+    facts = ctx.load("qkv-steps/facts.json")
     d, fd = index["default"], facts["default"]
     options = "".join(
         f'<option value="{html.escape(s["id"])}"{" selected" if s["id"] == d["sentence"] else ""}>'
@@ -147,10 +103,10 @@ def _qkv_steps(config, page) -> str:
 """
 
 
-def _head_grid(config, page) -> str:
-    base = _base(page)
-    facts = _load(config, page, "head-grid/facts.json")
-    _load(config, page, "head-grid/index.json")  # fail here, not in the browser, when it is missing
+def _head_grid(ctx) -> str:
+    base = ctx.base
+    facts = ctx.load("head-grid/facts.json")
+    ctx.load("head-grid/index.json")  # fail here, not in the browser, when it is missing
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in facts["summary_lines"])
     sentence = html.escape(facts["sentence"]["text"])
     alt = (f"{facts['maps']} small attention maps of \"{sentence}\", one per layer and head; "
@@ -177,17 +133,16 @@ def _head_grid(config, page) -> str:
 WIDGETS = {"head-view": _head_view, "qkv-steps": _qkv_steps, "head-grid": _head_grid}
 
 
-def _chart(config, page, args: str) -> str:
+def chart(ctx, args: str) -> str:
     """A precomputed chart: ``NAME`` is a folder of ``generated/`` (e.g. ``cost`` or
     ``learning/training``) holding spec.json and default.svg; the widget kind is its last part."""
     m = re.fullmatch(r'([a-z0-9-]+(?:/[a-z0-9-]+)?)\s+"([^"]+)"', args)
     if not m:
-        raise PluginError(f'{page.file.src_uri}: write {{{{ chart NAME "caption" }}}}, got {{{{ chart {args} }}}}')
+        raise ctx.fail(f'write {{{{ chart NAME "caption" }}}}, got {{{{ chart {args} }}}}')
     name, caption = m.groups()
     for rel in (f"{name}/spec.json", f"{name}/default.svg"):
-        if not (_docs_dir(config) / GENERATED / rel).is_file():
-            raise PluginError(f"{page.file.src_uri}: needs {GENERATED}/{rel}, which does not exist; run `make charts`")
-    base, kind = _base(page), name.rsplit("/", 1)[-1]
+        ctx.require(rel)
+    base, kind = ctx.base, name.rsplit("/", 1)[-1]
     return f"""
 <figure class="attn-widget attn-figure" data-attn-widget="{kind}" data-spec="{base}{GENERATED}/{name}/spec.json">
 <div class="attn-chart" tabindex="0">
@@ -196,34 +151,3 @@ def _chart(config, page, args: str) -> str:
 <figcaption>{html.escape(caption)}</figcaption>
 </figure>
 """
-
-
-def _format(value, spec: str | None) -> str:
-    if spec:
-        return format(value, spec.lstrip(":"))
-    return str(value)
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:
-    def expand(m: re.Match) -> str:
-        kind, args = m.group(1), m.group(2)
-        if kind == "widget":
-            if args not in WIDGETS:
-                raise PluginError(f"{page.file.src_uri}: unknown widget {args!r}; known: {', '.join(WIDGETS)}")
-            return WIDGETS[args](config, page)
-        if kind == "chart":
-            return _chart(config, page, args)
-        if kind == "fact":
-            line_start = markdown.rfind("\n", 0, m.start()) + 1
-            if not markdown[line_start : m.start()].strip() and markdown[m.end() : m.end() + 1] in (".", ")"):
-                raise PluginError(f"{page.file.src_uri}: {m.group(0)} starts a line and is followed by "
-                                  f"'{markdown[m.end()]}', so its number would become a list item; reflow the line")
-            ref, _, spec = args.partition(" ")
-            return _format(fact(config, page, ref), spec.strip() or None)
-        raise PluginError(f"{page.file.src_uri}: unknown shortcode {{{{ {kind} ... }}}}; use widget, chart or fact")
-
-    return SHORTCODE.sub(expand, markdown)
-
-
-def on_post_build(config) -> None:
-    _json.cache_clear()  # `mkdocs serve` rebuilds: read regenerated files afresh
