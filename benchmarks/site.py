@@ -45,12 +45,14 @@ def build_site(out: Path, url: str) -> None:
 
 
 def rebuild_times() -> tuple[float, float, float]:
-    """Seconds, each in a new process on an empty output folder: the visualizer's charts (all
-    example sentences) from a cold cache, then every chart group (adds the Q/K/V, grid, cost and
-    training groups, including training the small models), then a warm rebuild with nothing changed."""
+    """Seconds, each in a new process on an empty output folder and an empty cache: the
+    visualizer's charts (all example sentences), then every chart group (adds the Q/K/V, grid, cost
+    and training groups, including training the small models), then a warm rebuild with nothing
+    changed."""
     tmp = Path(tempfile.mkdtemp())
     code = ("import sys; from pathlib import Path; from build_scripts.build import build; "
-            "build(generated=Path(sys.argv[1]), only=sys.argv[2:] or None, log=lambda m: None)")
+            "build(generated=Path(sys.argv[1]) / 'out', cache=Path(sys.argv[1]) / 'cache', "
+            "only=sys.argv[2:] or None, log=lambda m: None)")
 
     def timed(*only: str) -> float:
         t0 = time.perf_counter()

@@ -1,82 +1,84 @@
 """``make charts``: turn the encoder's weights into the site's generated files, rebuilding only what changed.
 
-Everything generated lives in ``docs/generated/`` (never edit it by hand). ``manifest.json`` there
-records, per artifact group, the hash of its inputs (config file, model sha256, code version,
-library versions) and the sha256 of every file written. A group whose input hash and files
-match is skipped without loading the model; ``--check`` only compares and exits 1 when anything
-is stale (CI and the deploy workflow run it).
+Everything generated lives in ``docs/generated/`` (never edit it by hand), one folder per group
+(see :mod:`build_scripts.artifacts`). ``manifest.json`` there records, per group, its inputs (the
+sha256 of every source file it imports, of its config and data files, the model checksum and
+library versions), their hash, and the sha256 of every file written. A group whose inputs and
+files match is skipped without loading the model.
 
-Usage: ``python -m build_scripts.build [--check] [--force]``
+A rebuilt file that differs from the one on disk only in the last written digit of some numbers
+(another CPU rounds a few values the other way) is not rewritten: see
+:func:`build_scripts.artifacts.equivalent`. Staleness is only ever a matter of input hashes.
+
+Usage::
+
+    python -m build_scripts.build [GROUP ...]      # rebuild what is stale (all groups by default)
+    python -m build_scripts.build --force [GROUP]  # rebuild even when fresh
+    python -m build_scripts.build --check          # exit 1 when anything is stale; write nothing
+    python -m build_scripts.build --explain GROUP  # list a group's inputs and which ones changed
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib
 import json
 import sys
 import time
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ROOT / "docs" / "generated"
+from .artifacts import (
+    CACHE_REL,
+    GENERATED_REL,
+    ROOT,
+    Context,
+    Group,
+    dumps,
+    equivalent,
+    group_inputs,
+    sha256_bytes,
+    write_atomic,
+)
 
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def dumps(obj) -> str:
-    """Canonical JSON (sorted keys, no spaces) so identical data gives identical bytes."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-
-
-def code_version(paths: list[Path]) -> str:
-    """sha256 over the given source files (relative path + contents), in sorted order."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def versions(*packages: str) -> dict[str, str]:
-    return {p: metadata.version(p) for p in packages}
+# The chart groups, in build order. Each module declares GROUPS (see build_scripts.artifacts).
+GROUP_MODULES = (
+    "build_scripts.headview_build",
+    "build_scripts.qkv_build",
+    "build_scripts.grid_build",
+    "build_scripts.cost_build",
+    "build_scripts.learning_build",
+)
 
 
-@dataclass
-class Group:
-    """A set of generated files that is built together from the same inputs."""
-
-    name: str
-    inputs: Callable[[], dict]  # cheap: hashes and versions only, never runs a model
-    build: Callable[[Path, Callable[[str], None]], dict[str, bytes]]  # -> {relative path: bytes}
+class BuildError(Exception):
+    """A problem with the build itself (unknown group name); the message names the fix."""
 
 
-def _groups() -> list[Group]:
-    from . import cost_build, headview_build, learning_build, qkv_build
-
-    return [
-        Group("head-view", headview_build.inputs, headview_build.build),
-        Group("qkv-steps", qkv_build.qkv_inputs, qkv_build.qkv_build),
-        Group("head-grid", qkv_build.grid_inputs, qkv_build.grid_build),
-        Group("cost", cost_build.inputs, cost_build.build),
-        Group("learning", learning_build.inputs, learning_build.build),
-    ]
+def groups() -> list[Group]:
+    out = []
+    for name in GROUP_MODULES:
+        out.extend(importlib.import_module(name).GROUPS)
+    return out
 
 
-def _load_manifest(generated: Path = GENERATED) -> dict:
+def _select(names: list[str] | None) -> list[Group]:
+    every = groups()
+    if not names:
+        return every
+    known = {g.name for g in every}
+    if unknown := [n for n in names if n not in known]:
+        raise BuildError(f"unknown group(s) {unknown}; the groups are {sorted(known)}")
+    return [g for g in every if g.name in names]
+
+
+def load_manifest(generated: Path) -> dict:
     try:
         return json.loads((generated / "manifest.json").read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _fresh(entry: dict | None, input_hash: str, out_dir: Path) -> bool:
-    if not entry or entry.get("input_hash") != input_hash:
-        return False
+def _files_intact(entry: dict, out_dir: Path) -> bool:
     for rel, digest in entry.get("files", {}).items():
         path = out_dir / rel
         if not path.is_file() or sha256_bytes(path.read_bytes()) != digest:
@@ -84,48 +86,106 @@ def _fresh(entry: dict | None, input_hash: str, out_dir: Path) -> bool:
     return True
 
 
-def stale_groups(generated: Path = GENERATED) -> list[str]:
-    """Names of the groups whose committed files do not match their current inputs."""
-    manifest = _load_manifest(generated)
+def _fresh(entry: dict | None, input_hash: str, out_dir: Path) -> bool:
+    return bool(entry) and entry.get("input_hash") == input_hash and _files_intact(entry, out_dir)
+
+
+def stale_groups(root: Path = ROOT, generated: Path | None = None) -> list[str]:
+    """Names of the groups whose files under ``generated`` do not match their current inputs."""
+    generated = generated or root / GENERATED_REL
+    manifest = load_manifest(generated)
     out = []
-    for g in _groups():
-        inputs = g.inputs()
-        if not _fresh(manifest.get(g.name), sha256_bytes(dumps(inputs).encode()), generated / g.name):
+    for g in groups():
+        input_hash = sha256_bytes(dumps(group_inputs(g, root)).encode())
+        if not _fresh(manifest.get(g.name), input_hash, generated / g.name):
             out.append(g.name)
     return out
 
 
-def build(force: bool = False, only: list[str] | None = None, log=print, generated: Path = GENERATED) -> dict:
-    """Rebuild the stale groups (all with ``force``) under ``generated``; return the new manifest."""
-    manifest = _load_manifest(generated)
-    for g in _groups():
-        if only and g.name not in only:
-            continue
-        inputs = g.inputs()
+def explain(name: str, root: Path = ROOT, generated: Path | None = None) -> list[str]:
+    """Lines describing group ``name``'s inputs, each marked ``changed``/``new`` against the manifest,
+    plus missing or edited output files: what an author asks when ``--check`` fails."""
+    generated = generated or root / GENERATED_REL
+    [g] = _select([name])
+    entry = load_manifest(generated).get(name) or {}
+    before = entry.get("inputs", {})
+    now = group_inputs(g, root)
+    lines = [f"group {name} (declared in {g.module}):"]
+    for kind in ("code", "files", "extra"):
+        old = before.get(kind, {})
+        for key, value in now[kind].items():
+            mark = "" if old.get(key) == value else ("  <- changed" if key in old else "  <- new")
+            shown = value[:12] if isinstance(value, str) else dumps(value).strip()[:60]
+            lines.append(f"  {kind:5} {key}: {shown}{mark}")
+        for key in sorted(set(old) - set(now[kind])):
+            lines.append(f"  {kind:5} {key}: (no longer an input)  <- removed")
+    if not entry:
+        lines.append("  no manifest entry: never built here")
+    elif not _files_intact(entry, generated / name):
+        lines.append("  an output file is missing or was edited by hand")
+    changed = any("<-" in line for line in lines) or not entry or not _files_intact(entry, generated / name)
+    lines.append("  => stale: run `make charts`" if changed else "  => up to date")
+    return lines
+
+
+def build(force: bool = False, only: list[str] | None = None, log=print, root: Path = ROOT,
+          generated: Path | None = None, cache: Path | None = None) -> dict:
+    """Rebuild the stale groups (all with ``force``) under ``generated`` (default: the site's
+    generated folder) with caches under ``cache`` (default: ``.cache/``); return the new manifest.
+
+    The manifest is rewritten after each group, so a failure later on keeps what was done.
+    """
+    generated = generated or root / GENERATED_REL
+    cache = cache or root / CACHE_REL
+    manifest = load_manifest(generated)
+    memo: dict = {}
+    for g in _select(only):
+        inputs = group_inputs(g, root)
         input_hash = sha256_bytes(dumps(inputs).encode())
         out_dir = generated / g.name
         if not force and _fresh(manifest.get(g.name), input_hash, out_dir):
             log(f"[{g.name}] up to date")
             continue
         t0 = time.perf_counter()
-        files = g.build(out_dir, lambda msg, name=g.name: log(f"[{name}] {msg}"))
-        if out_dir.exists():
-            for old in out_dir.rglob("*"):
-                if old.is_file() and str(old.relative_to(out_dir)) not in files:
-                    old.unlink()
-        for rel, data in files.items():
-            path = out_dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        ctx = Context(log=lambda msg, name=g.name: log(f"[{name}] {msg}"),
+                      cache_dir=cache / g.name, root=root, memo=memo)
+        files = g.build(ctx)
+        written, kept = _write_group(out_dir, files)
         manifest[g.name] = {
             "inputs": inputs,
             "input_hash": input_hash,
-            "files": {rel: sha256_bytes(data) for rel, data in sorted(files.items())},
+            "files": {rel: sha256_bytes((out_dir / rel).read_bytes()) for rel in sorted(files)},
         }
-        log(f"[{g.name}] wrote {len(files)} files in {time.perf_counter() - t0:.1f} s")
+        write_atomic(generated / "manifest.json", dumps(manifest).encode())
+        note = f" ({kept} kept: equal within the last written digit)" if kept else ""
+        log(f"[{g.name}] {len(files)} files, {written} rewritten, in {time.perf_counter() - t0:.1f} s{note}")
     generated.mkdir(parents=True, exist_ok=True)
-    (generated / "manifest.json").write_text(dumps(manifest))
+    write_atomic(generated / "manifest.json", dumps(manifest).encode())
     return manifest
+
+
+def _write_group(out_dir: Path, files: dict[str, bytes]) -> tuple[int, int]:
+    """Write a group's files, keeping any existing file that is equivalent to its rebuild (see the
+    module docstring) and removing files the group no longer makes. Returns how many files were
+    written and how many kept although their rebuild differs in last digits."""
+    written = kept = 0
+    for rel, data in files.items():
+        path = out_dir / rel
+        if path.is_file():
+            old = path.read_bytes()
+            if old == data or equivalent(old, data):
+                kept += old != data
+                continue
+        write_atomic(path, data)
+        written += 1
+    if out_dir.exists():
+        for old in sorted(out_dir.rglob("*"), reverse=True):
+            rel = str(old.relative_to(out_dir))
+            if old.is_file() and rel not in files:
+                old.unlink()
+            elif old.is_dir() and not any(old.iterdir()):
+                old.rmdir()
+    return written, kept
 
 
 def main(argv=None) -> int:
@@ -135,14 +195,19 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="exit 1 if any generated file is stale; write nothing")
-    p.add_argument("--force", action="store_true", help="rebuild everything")
+    p.add_argument("--force", action="store_true", help="rebuild even what is up to date")
+    p.add_argument("--explain", metavar="GROUP", help="list GROUP's inputs and which of them changed")
     p.add_argument("only", nargs="*", help="build only these groups")
     args = p.parse_args(argv)
     try:
+        if args.explain:
+            print("\n".join(explain(args.explain)))
+            return 0
         if args.check:
             stale = stale_groups()
             if stale:
-                print(f"error: generated charts are stale: {', '.join(stale)}; run `make charts` and commit docs/generated",
+                print(f"error: generated charts are stale: {', '.join(stale)}; run `make charts` and commit "
+                      f"docs/generated (`python -m build_scripts.build --explain {stale[0]}` says why)",
                       file=sys.stderr)
                 return 1
             print("generated charts are up to date")
@@ -151,7 +216,7 @@ def main(argv=None) -> int:
         build(force=args.force, only=args.only or None, log=lambda m: print(m, flush=True))
         print(f"charts done in {time.perf_counter() - t0:.1f} s")
         return 0
-    except (ConfigError, AttnJaxError) as e:
+    except (ConfigError, AttnJaxError, BuildError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

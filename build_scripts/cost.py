@@ -7,7 +7,8 @@ Pure functions, tidy table in, Altair chart out:
   path (blocked online softmax: O(N) memory), at one batch size;
 - :func:`fit_exponent` - the growth exponent k in ``cost ~ N^k``: the least-squares slope of
   log(cost) against log(N) over the larger N;
-- :func:`cost_chart` - time and memory against N, log-log, one colour per path, side by side.
+- :func:`cost_chart` - time and memory against N, log-log, one colour per path, side by side;
+  rows of several backends (CPU, GPU, ...) are drawn together, one line style per backend.
 
 Axis legend: N sequence length (T = S = N), B batch, H heads, D head dim.
 """
@@ -80,6 +81,11 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220):
 
     first = table[0] if table else {}
     shape = ", ".join(f"{k}={first[k]}" for k in ("B", "H", "D") if k in first)
+    backends = list(dict.fromkeys(r["backend"] for r in table))
+    on = ", ".join(f"{b} ({next(r['device'] for r in table if r['backend'] == b)})" for b in backends) or "? (?)"
+    per_backend = {"strokeDash": alt.StrokeDash("backend:N", title="backend", sort=backends,
+                                                legend=alt.Legend(orient="bottom")),
+                   "detail": "backend:N"} if len(backends) > 1 else {}
     ns = sorted({r["N"] for r in table})
     x = alt.X("N:Q", title=N_TITLE, scale=alt.Scale(type="log", base=2), axis=alt.Axis(format="d", values=ns))
     colour = alt.Color(
@@ -100,15 +106,14 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220):
             alt.Chart(width=width, height=height)
             .mark_line(point=alt.OverlayMarkDef(filled=True, size=50))
             .encode(x=x, y=alt.Y(f"{field}:Q", title=title, scale=alt.Scale(type="log")), color=colour,
-                    tooltip=tooltip)
+                    tooltip=tooltip, **per_backend)
         )
 
     memory = panel("MiB", "peak extra memory (MiB, log)").transform_calculate(MiB="datum.peak_bytes / 1048576")
     chart = alt.hconcat(panel("seconds", "seconds per call (median, log)"), memory, data=alt.Data(values=table))
     return chart.properties(
         title=alt.Title(
-            f"Cost of attention against N on {first.get('backend', '?')} ({first.get('device', '?')}): "
-            f"{shape}, {first.get('dtype', '')}",
-            subtitle=_exponents(table),
+            f"Cost of attention against N on {on}: {shape}, {first.get('dtype', '')}",
+            subtitle=_exponents([r for r in table if r["backend"] == first.get("backend")]),
         )
     )

@@ -1,39 +1,43 @@
 """Generated files of the cost chart (``docs/generated/cost/``) from the benchmark JSON.
 
-The chart shows the machine that ran ``make bench`` last: ``benchmarks/results/<backend>.json``
-for the backend JAX uses here (``cpu.json`` on a laptop, ``gpu.json`` on a GPU machine), so the
-article's figures are measured by this project, not quoted from elsewhere.
+The results files are named in ``build_scripts/charts.toml`` (``[cost] results``): one per
+backend that ran ``make bench`` (``cpu.json``, ``gpu.json``, ...). The chart shows all that exist;
+the prose quotes the first, so the article's figures are measured by this project, not quoted
+from elsewhere. Which backend builds the charts plays no part.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 from . import cost
-from .build import ROOT, code_version, dumps, versions
+from .artifacts import ROOT, Group, chart_files, dumps, versions
 from .config import ConfigError
 
-RESULTS = ROOT / "benchmarks" / "results"
-SOURCES = [ROOT / "build_scripts" / f"{n}.py" for n in ("cost", "cost_build", "build")]
+CHARTS_CONFIG = "build_scripts/charts.toml"
 
 
-def results_file() -> Path:
-    import jax
+def results_paths(root: Path = ROOT) -> list[str]:
+    """The results files named in ``charts.toml``, relative to the root (existing or not)."""
+    path = root / CHARTS_CONFIG
+    try:
+        paths = tomllib.loads(path.read_text(encoding="utf-8"))["cost"]["results"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot read [cost] results ({e}); list the benchmark JSON files there") from None
+    if not (isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths)):
+        raise ConfigError(f"{path}: [cost] results must be a list of paths, e.g. [\"benchmarks/results/cpu.json\"]")
+    return paths
 
-    path = RESULTS / f"{jax.default_backend()}.json"
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing: run `make bench` on this machine first (it writes that file)")
-    return path
 
-
-def inputs() -> dict:
-    path = results_file()
-    return {
-        "results": {"path": str(path.relative_to(ROOT)), "sha256": code_version([path])},
-        "code_version": code_version(SOURCES),
-        "versions": versions("altair", "vl-convert-python"),
-    }
+def load_results(root: Path = ROOT) -> list[dict]:
+    """Every existing results file of the list, in list order; at least one must exist."""
+    found = [json.loads((root / p).read_text()) for p in results_paths(root) if (root / p).is_file()]
+    if not found:
+        raise ConfigError(f"none of the results files in {root / CHARTS_CONFIG} exists: run `make bench` "
+                          f"(it writes benchmarks/results/<backend>.json)")
+    return found
 
 
 def _row(results: dict, impl: str, b: int, n: int) -> dict | None:
@@ -61,17 +65,13 @@ def _facts(results: dict, table: list[dict]) -> dict:
     return facts
 
 
-def build(out_dir: Path, log) -> dict[str, bytes]:
-    from .qkv_build import stable_svg
-    import vl_convert as vlc
+def build(ctx) -> dict[str, bytes]:
+    every = load_results(ctx.root)
+    ctx.log(f"results of {', '.join(r['header']['backend'] for r in every)}")
+    tables = [cost.cost_table(r) for r in every]
+    chart = cost.cost_chart([row for t in tables for row in t])
+    return chart_files(chart) | {"facts.json": dumps(_facts(every[0], tables[0])).encode()}
 
-    path = results_file()
-    log(f"reading {path.relative_to(ROOT)}")
-    results = json.loads(path.read_text())
-    table = cost.cost_table(results)
-    spec = cost.cost_chart(table).to_dict()
-    return {
-        "spec.json": dumps(vlc.vegalite_to_vega(spec)).encode(),
-        "default.svg": stable_svg(spec).encode(),
-        "facts.json": dumps(_facts(results, table)).encode(),
-    }
+
+GROUPS = [Group("cost", module=__name__, build=build, files=[CHARTS_CONFIG, *results_paths()],
+                extra=lambda: {"versions": versions("altair", "vl-convert-python")})]

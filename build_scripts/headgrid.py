@@ -12,33 +12,19 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
+from .headview import pattern_scores
+
 PRECISION = 3
 CELL = 3  # px per word in a small map (whole pixels keep the SVG small)
 GAP = 8  # px between maps
 LEFT, TOP = 52, 18  # room for "layer 1" on the left and "head 1" on top
 
 
-def pattern_scores(att: np.ndarray, special) -> dict[str, np.ndarray]:
-    """Per head, over the ordinary (non-special) query words: ``cls`` = mean weight on [CLS]
-    (position 0); ``focus`` = mean of each row's largest weight on an ordinary word other than the
-    query and its neighbours. att ``[L, H, w, w]`` -> two ``[L, H]`` arrays. The same definitions as
-    :func:`build_scripts.headview.classify_heads` ("[CLS] sink" and "focused")."""
-    special = np.asarray(special, bool)
-    w = att.shape[-1]
-    idx = np.flatnonzero(~special)
-    far = np.ones((w, w), bool)
-    for i in range(w):
-        far[i, max(i - 1, 0) : i + 2] = False
-    far[:, special] = False
-    cls = att[..., idx, 0].mean(-1)
-    focus = np.where(far[idx][None, None], att[..., idx, :], 0.0).max(-1).mean(-1)
-    return {"cls": cls, "focus": focus}
-
-
 def grid_rows(att: np.ndarray, special) -> list[dict]:
     """One row per (layer, head): 0-based ``layer``/``head``, ``n`` words, the map ``w`` flattened
     row-major (query-major), and the head's ``cls`` and ``focus`` scores, all rounded."""
     scores = pattern_scores(att, special)
+    scores = {"cls": scores["[CLS] sink"], "focus": scores["focused"]}
     n = att.shape[-1]
     rows = []
     for layer in range(att.shape[0]):

@@ -59,30 +59,41 @@ def sentence_payload(sentence, result) -> dict:
     return payload
 
 
-def classify_heads(att: np.ndarray, special: np.ndarray) -> list[dict]:
-    """Per layer, the head that best shows each common pattern, measured on this sentence.
+def pattern_scores(att: np.ndarray, special) -> dict[str, np.ndarray]:
+    """How strongly each head shows each common pattern in one sentence: ``{pattern: [L, H]}``.
 
-    att ``[L, H, w, w]``. Over the ordinary (non-special) query words: *previous word* = mean weight
-    on the word before, *next word* = on the word after, *[CLS] sink* = on position 0, *focused* =
-    mean of each row's largest weight on an ordinary word other than itself and its neighbours.
-    Returns ``[{pattern: {"head": h (0-based), "score": s}}]`` for each layer.
+    att ``[L, H, w, w]`` (row = query word). Means over the ordinary (non-special) query words:
+    *previous word* = weight on the word before, *next word* = on the word after, *[CLS] sink* = on
+    position 0, *focused* = each row's largest weight on an ordinary word other than itself and its
+    neighbours. The head view's pattern picks and the all-heads grid both read these.
     """
+    special = np.asarray(special, bool)
     w = att.shape[-1]
-    rows = [i for i in range(w) if not special[i]]
-    idx = np.array(rows)
-    prev = att[..., idx, idx - 1].mean(-1)
-    nxt = att[..., idx, np.minimum(idx + 1, w - 1)].mean(-1)
-    sink = att[..., idx, 0].mean(-1)
+    idx = np.flatnonzero(~special)
     far = np.ones((w, w), bool)
     for i in range(w):
         far[i, max(i - 1, 0) : i + 2] = False
     far[:, special] = False
-    focus = np.where(far[idx][None, None], att[..., idx, :], 0.0).max(-1).mean(-1)
+    return {
+        "previous word": att[..., idx, idx - 1].mean(-1),
+        "next word": att[..., idx, np.minimum(idx + 1, w - 1)].mean(-1),
+        "[CLS] sink": att[..., idx, 0].mean(-1),
+        "focused": np.where(far[idx][None, None], att[..., idx, :], 0.0).max(-1).mean(-1),
+    }
+
+
+def classify_heads(att: np.ndarray, special: np.ndarray) -> list[dict]:
+    """Per layer, the head that best shows each pattern of :func:`pattern_scores` in this sentence.
+
+    Returns ``[{pattern: {"head": h (0-based), "score": s}}]`` for each layer; ``focused`` also has
+    ``order``, every head from most to least focused.
+    """
+    scores = pattern_scores(att, special)
     out = []
     for layer in range(att.shape[0]):
-        scores = dict(zip(PATTERNS, (prev[layer], nxt[layer], sink[layer], focus[layer])))
-        entry = {p: {"head": int(s.argmax()), "score": round(float(s.max()), PRECISION)} for p, s in scores.items()}
-        entry["focused"]["order"] = [int(h) for h in np.argsort(-focus[layer], kind="stable")]
+        entry = {p: {"head": int(scores[p][layer].argmax()), "score": round(float(scores[p][layer].max()), PRECISION)}
+                 for p in PATTERNS}
+        entry["focused"]["order"] = [int(h) for h in np.argsort(-scores["focused"][layer], kind="stable")]
         out.append(entry)
     return out
 

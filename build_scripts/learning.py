@@ -12,10 +12,11 @@ everything that shapes it:
 - distance: that transformer and a GRU trained with the same budget; held-out accuracy by
   distance (positions from the queried key to the query; every pair in between is a distractor).
 
-``python -m build_scripts.learning --out docs/generated/learning`` runs it (or reuses the cache)
-and prints the headline numbers. The chart functions at the bottom are pure: tidy table in, Altair
-chart out. Run times go to ``timings.json`` beside the result, not into it: they differ from run
-to run, and the result file must be byte-identical between two builds on one machine.
+``python -m build_scripts.learning`` runs it (or reuses the cache in ``.cache/learning/``) and
+prints the headline numbers; ``make charts`` publishes the result. The chart functions at the
+bottom are pure: tidy table in, Altair chart out. Run times are returned and printed, never
+written: they differ from run to run, and the result must be byte-identical between two builds
+on one machine.
 """
 
 from __future__ import annotations
@@ -46,17 +47,9 @@ from attn_jax.train import (
     transformer_apply,
 )
 
+from .artifacts import CACHE_REL, ROOT, code_files, sha256_bytes, write_atomic
+
 RESULT_FILE = "learning.json"
-TIMINGS_FILE = "timings.json"
-ROOT = Path(__file__).resolve().parents[1]
-# Every source file whose change can change the numbers; their bytes go into the cache key.
-SOURCES = (
-    "attn_jax/attention.py",
-    "attn_jax/projections.py",
-    "attn_jax/tasks.py",
-    "attn_jax/train.py",
-    "build_scripts/learning.py",
-)
 
 TASK = RecallTask(num_pairs=8, num_keys=16, num_values=10)
 
@@ -121,7 +114,8 @@ def cache_key(config: dict = CONFIG) -> str:
 
     payload = {
         "config": _plain(config),
-        "sources": {p: hashlib.sha256((ROOT / p).read_bytes()).hexdigest() for p in SOURCES},
+        # every project module this one imports (transitively): any change there can change the numbers
+        "sources": {str(p.relative_to(ROOT)): sha256_bytes(p.read_bytes()) for p in code_files("build_scripts.learning")},
         "versions": {
             "jax": jax.__version__,
             "jaxlib": jaxlib.__version__,
@@ -229,24 +223,23 @@ def run(config: dict = CONFIG) -> tuple[dict, dict]:
 # --- running and caching --------------------------------------------------------------------
 
 
-def _write(path: Path, obj) -> None:
-    text = json.dumps(_rounded(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+def _text(obj) -> bytes:
+    return (json.dumps(_rounded(obj), sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def run_experiment(cache_dir: Path, force: bool = False) -> dict:
+def run_experiment(cache_dir: Path = ROOT / CACHE_REL / "learning", force: bool = False) -> dict:
     """Run the experiment (or load it from ``cache_dir/learning.json`` when its ``cache_key``
-    matches) and return the result; ``result["timings"]`` holds run times in seconds."""
-    cache_dir = Path(cache_dir)
+    matches) and return the result; ``result["timings"]`` holds run times in seconds (only
+    ``{"cached": True}`` for a cached result). The cache file is written atomically."""
+    path = Path(cache_dir) / RESULT_FILE
     key = cache_key()
-    path = cache_dir / RESULT_FILE
     if not force and path.exists():
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            cached = {}
         if cached.get("cache_key") == key:
-            timings = cache_dir / TIMINGS_FILE
-            cached["timings"] = json.loads(timings.read_text()) if timings.exists() else {}
-            cached["timings"]["cached"] = True
-            return cached
+            return {**cached, "timings": {"cached": True}}
     wall, cpu = time.perf_counter(), time.process_time()
     result, seconds = run(CONFIG)
     result = {"cache_key": key, "backend": jax.default_backend(), "jax": jax.__version__, **result}
@@ -258,9 +251,7 @@ def run_experiment(cache_dir: Path, force: bool = False) -> dict:
         "device": str(jax.devices()[0].device_kind),
         "cached": False,
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _write(path, result)
-    _write(cache_dir / TIMINGS_FILE, _rounded(timings, 2))
+    write_atomic(path, _text(result))
     return {**json.loads(path.read_text(encoding="utf-8")), "timings": _rounded(timings, 2)}
 
 
@@ -418,12 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m build_scripts.learning", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/generated/learning", help="result folder")
+    parser.add_argument("--cache", type=Path, default=ROOT / CACHE_REL / "learning", help="cache folder")
     parser.add_argument("--force", action="store_true", help="retrain even if the cache matches")
     args = parser.parse_args(argv)
-    result = run_experiment(args.out, force=args.force)
+    result = run_experiment(args.cache, force=args.force)
     print(headline(result))
-    print(f"result: {args.out / RESULT_FILE}")
+    print(f"result: {args.cache / RESULT_FILE} (`make charts` publishes it)")
     return 0
 
 

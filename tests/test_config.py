@@ -2,7 +2,7 @@
 
 import pytest
 
-from build_scripts.config import CONFIG, ConfigError, check_token_counts, load_sentences
+from build_scripts.config import CONFIG, ConfigError, check_token_counts, load_config, load_sentences
 
 
 def write(tmp_path, body):
@@ -12,6 +12,25 @@ def write(tmp_path, body):
 
 
 GOOD = '[[sentence]]\nid = "a"\ntext = "The cat sat."\ntitle = "A"\n'
+B = '[[sentence]]\nid = "b"\ntext = "The dog ran to the cat."\ntitle = "B"\n'
+ROLES = """
+[roles.featured]
+sentence = "a"
+query = "cat"
+expect = "The"
+[roles.senses]
+word = "cat"
+sentences = ["a", "b"]
+context = ["sat", "dog"]
+[roles.winograd]
+sentences = ["a", "b"]
+query = "cat"
+candidates = ["The", "cat"]
+[roles.qkv-steps]
+sentences = ["a"]
+[roles.head-grid]
+sentence = "b"
+"""
 
 
 def test_committed_config_is_valid():
@@ -22,8 +41,26 @@ def test_committed_config_is_valid():
 
 
 def test_good_minimal(tmp_path):
-    [s] = load_sentences(write(tmp_path, GOOD))
+    config = load_config(write(tmp_path, GOOD + B + ROLES))
+    s = config.sentences[0]
     assert (s.id, s.text, s.title, s.query) == ("a", "The cat sat.", "A", None)
+    assert config.role_ids("senses") == ["a", "b"] and config.role_ids("head-grid") == ["b"]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda r: r.replace('[roles.head-grid]\nsentence = "b"\n', ""), "[roles.head-grid] is missing"),
+    (lambda r: r.replace('sentence = "b"', 'sentence = "zz"'), "needs sentence 'zz' (for head-grid.*"),
+    (lambda r: r.replace('context = ["sat", "dog"]', 'context = ["sat"]'), "'context' needs one word per sentence"),
+    (lambda r: r.replace('context = ["sat", "dog"]', 'context = ["dog", "sat"]'), "context 'dog' is not a word of sentence 'a'"),
+    (lambda r: r.replace('expect = "The"', 'expect = 3'), "'expect' must be a string"),
+    (lambda r: r + '[roles.extra]\nsentence = "a"\n', "unknown role(s) ['extra']"),
+    (lambda r: r.replace('query = "cat"\nexpect', 'query = "cat"\ncolour = "red"\nexpect'), "unknown key(s) ['colour']"),
+])
+def test_bad_roles(tmp_path, edit, message):
+    path = write(tmp_path, GOOD + B + edit(ROLES))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +101,6 @@ def test_missing_file(tmp_path):
 
 
 def test_too_many_tokens(tmp_path):
-    sentences = load_sentences(write(tmp_path, GOOD))
+    sentences = load_sentences(write(tmp_path, GOOD + B + ROLES))
     with pytest.raises(ConfigError, match=r"sentence #1 \(id 'a'\): 70 WordPiece tokens.*at most 64"):
         check_token_counts(sentences, [70])

@@ -13,7 +13,7 @@ from build_scripts.config import Sentence
 @pytest.fixture(scope="module")
 def payloads(encoder):
     sentences = [
-        Sentence("cat", "The cat sat on the mat because it was tired.", "cat", "it", "cat"),
+        Sentence("cat", "The cat sat on the mat because it was tired.", "cat", "it"),
         Sentence("animal", "The animal didn't cross the street because it was too wide.", "animal", "it"),
     ]
     results = encoder.run([s.text for s in sentences])

@@ -1,0 +1,45 @@
+"""Generated files of the all-heads grid (``docs/generated/head-grid/``) and the facts the prose quotes.
+
+``spec.json`` (every layer × head of the ``[roles.head-grid]`` sentence in one chart), ``default.svg``,
+``index.json`` (sentence and default cell: the head view's featured head), ``facts.json``
+(per-layer summary, its text alternative).
+"""
+
+from __future__ import annotations
+
+from . import headgrid as hg
+from .artifacts import Group, chart_files, dumps
+from .encoded import CONFIG_FILE, encoded, model_extra
+
+
+def build(ctx) -> dict[str, bytes]:
+    from attn_jax.words import align_words, word_attention
+
+    enc = encoded(ctx)
+    [sid] = enc.config.role_ids("head-grid")
+    sentence, result = enc.config.by_id(sid), enc.results[sid]
+    featured = enc.featured()  # the cell selected at first = the head view's default head
+    al = align_words(result.tokenized)
+    att = word_attention(result.attentions, al)  # [L, H, w, w]
+    layers, heads, n = att.shape[0], att.shape[1], att.shape[-1]
+    rows = hg.grid_rows(att, al.special)
+    selected = {"layer": featured["layer"], "head": featured["head"], "n": n}
+    chart = hg.head_grid_chart(rows, list(al.words), selected, layers, heads)
+    ctx.log("compiling the chart to Vega and rendering the fallback SVG")
+    summary = hg.layer_summary(rows)
+    row = next(r for r in rows if r["layer"] == selected["layer"] and r["head"] == selected["head"])
+    return chart_files(chart) | {
+        "index.json": dumps({"sentence": sentence.id, "layers": int(layers), "heads": int(heads),
+                             "default": {"layer": selected["layer"], "head": selected["head"]}}).encode(),
+        "facts.json": dumps({
+            "sentence": {"id": sentence.id, "text": sentence.text, "words": len(al.words)},
+            "summary": [{**s, "layer_1based": s["layer"] + 1, "sink_head_1based": s["sink_head"] + 1,
+                         "focused_head_1based": s["focused_head"] + 1} for s in summary],
+            "summary_lines": hg.summary_lines(summary),
+            "default_readout": hg.cell_readout(row),
+            "maps": int(layers * heads),
+        }).encode(),
+    }
+
+
+GROUPS = [Group("head-grid", module=__name__, build=build, files=[CONFIG_FILE], extra=model_extra)]
