@@ -41,8 +41,10 @@ def _apt_install() -> bool:
 
 def _playwright_install() -> str | None:
     _say("trying Playwright's own browser (`playwright install chromium`)")
-    if subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"],
-                      stdout=subprocess.DEVNULL).returncode != 0:
+    proc = subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        _say(f"`playwright install chromium` failed: {lines[0] if lines else proc.returncode}")
         return None
     from playwright.sync_api import sync_playwright
 
