@@ -2,7 +2,7 @@
 
 Listed under ``markdown_extensions`` in mkdocs.yml as ``build_scripts.site_markdown``, it runs the
 same way under MkDocs and under Zensical (both render each page with Python-Markdown and read that
-list). Run either generator as ``python -m mkdocs`` / ``python -m zensical`` from the repository root,
+list). Run either from the repository root (``python -m mkdocs``, ``python -m build_scripts.site_zensical``),
 which puts this package on the import path. It needs no JAX: the site builds from committed files.
 
 Shortcodes (in Markdown; see ``site_widgets`` for the widgets' HTML):

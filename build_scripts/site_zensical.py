@@ -3,9 +3,10 @@
 Zensical reads the same mkdocs.yml and runs the same Markdown extension (``site_markdown``). This
 wrapper adds what its command line lacks here:
 
-- one line on failure: Zensical reports an exception raised while rendering a page as a
-  ``RuntimeError`` carrying the whole Python traceback; a ``SiteError`` (unknown shortcode, missing
-  generated file or fact, bad formula) is printed as its one line, naming the page and the fix;
+- one line on failure: Zensical reports any failure as a ``RuntimeError`` (for an exception raised
+  while rendering a page, carrying the whole Python traceback); a ``SiteError`` (unknown shortcode,
+  missing generated file or fact, bad formula) is printed as its one line, naming the page and the
+  fix, anything else (e.g. ``--strict`` aborting on a broken link) as the error's first line;
 - ``--site-dir``: Zensical has no such option and requires the folder inside the project, so the
   wrapper sets ``SITE_DIR``, which mkdocs.yml reads (default ``site``).
 
@@ -44,11 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         build(str(ROOT / "mkdocs.yml"), {"strict": True, "clean": False})
-    except RuntimeError as e:
+    except RuntimeError as e:  # Zensical's report of any failure; its diagnostics are printed above
         m = re.search(r"SiteError: (.*)", str(e))
-        if m is None:
-            raise
-        print(f"error: {m.group(1)}", file=sys.stderr)
+        print(f"error: {m.group(1) if m else str(e).splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
 

@@ -143,6 +143,15 @@ def test_broken_page_stops_the_build_with_one_line(tmp_path, generator, text):
     assert prefix + BROKEN[text] in proc.stderr.splitlines()
 
 
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_broken_link_fails_the_strict_build(tmp_path, generator):
+    root = project_copy(tmp_path)
+    (root / "docs" / "broken.md").write_text("# Broken\n\nSee [the missing page](missing.md).\n")
+    proc = build_site(generator, tmp_path / "site", root=root)
+    stderr = re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr)  # Zensical colours its diagnostics
+    assert proc.returncode != 0 and "missing.md" in stderr and "Traceback" not in stderr
+
+
 def test_zensical_rebuild_picks_up_changed_generated_data(tmp_path):
     # Zensical caches rendered pages by their Markdown; the watch: list adds the generated data.
     root = project_copy(tmp_path)
