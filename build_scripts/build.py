@@ -45,6 +45,7 @@ GROUP_MODULES = (
     "build_scripts.headview_build",
     "build_scripts.qkv_build",
     "build_scripts.grid_build",
+    "build_scripts.mechanics_build",
     "build_scripts.cost_build",
     "build_scripts.learning_build",
 )

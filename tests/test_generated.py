@@ -17,7 +17,7 @@ from build_scripts.build import GROUP_MODULES, build, explain, groups, stale_gro
 from build_scripts.config import ConfigError
 
 GENERATED = ROOT / artifacts.GENERATED_REL
-MODEL_GROUPS = ["head-view", "qkv-steps", "head-grid"]  # the groups that run the encoder
+MODEL_GROUPS = ["head-view", "qkv-steps", "head-grid", "mechanics"]  # the groups that run the encoder
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
