@@ -70,15 +70,15 @@ class PageContext:
 
     def load(self, rel: str) -> dict:
         """``generated/REL`` as JSON; a missing file fails naming the page and `make charts`."""
+        stat = self.require(rel).stat()
+        return _json(str(self.docs_dir / GENERATED / rel), stat.st_mtime_ns, stat.st_size)
+
+    def require(self, rel: str) -> Path:
+        """The path of ``generated/REL``; a missing file fails naming the page and `make charts`."""
         path = self.docs_dir / GENERATED / rel
         if not path.is_file():
             raise self.fail(f"needs {GENERATED}/{rel}, which does not exist; run `make charts`")
-        stat = path.stat()
-        return _json(str(path), stat.st_mtime_ns, stat.st_size)
-
-    def require(self, rel: str) -> None:
-        if not (self.docs_dir / GENERATED / rel).is_file():
-            raise self.fail(f"needs {GENERATED}/{rel}, which does not exist; run `make charts`")
+        return path
 
 
 @lru_cache(maxsize=256)
@@ -102,7 +102,8 @@ def page_context(md: Markdown) -> PageContext:
     zensical = md.preprocessors["rendering_context"] if "rendering_context" in md.preprocessors else None
     if zensical is not None and hasattr(zensical, "page"):
         page, config = zensical.page, zensical.config
-        return PageContext(page.path, page.url, Path(config["docs_dir"]))
+        docs_dir = Path(config.get("root_dir") or ".") / config["docs_dir"]  # root_dir: mkdocs.yml's folder
+        return PageContext(page.path, page.url, docs_dir.resolve())
     raise SiteError("build_scripts.site_markdown runs inside MkDocs or Zensical (no page to render here); "
                     "build the site with `make site` or `make site-zensical`")
 
