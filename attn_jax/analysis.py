@@ -165,7 +165,7 @@ def contribution_norms(att: np.ndarray, v: np.ndarray, w_out: np.ndarray) -> np.
     if att.shape != (h, n, n) or w_out.shape[0] != h * d:
         raise ValueError(f"att must be [H, n, n] = {(h, n, n)} and w_out [H*D, M] with H*D = {h * d}; "
                          f"got {att.shape} and {w_out.shape}")
-    moved = np.einsum("nhd,hdm->hnm", np.asarray(v, np.float64), np.asarray(w_out, np.float64).reshape(h, d, -1))
+    moved = np.asarray(v, np.float64).transpose(1, 0, 2) @ np.asarray(w_out, np.float64).reshape(h, d, -1)  # [H, n, M]
     return np.asarray(att, np.float64) * np.linalg.norm(moved, axis=-1)[:, None, :]  # [H, 1, n] per key
 
 

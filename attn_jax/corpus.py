@@ -11,8 +11,8 @@ Sentences are sorted by length, cut into batches of ``batch_size`` and padded to
 tokens (sorted batches are nearly uniform in length, so this wastes little and compiles few shapes);
 each batch's rows are split over the devices of a :class:`jax.sharding.Mesh` (axis ``"batch"``)
 and the parameters are replicated, so one GPU, eight GPUs or a TPU slice run the same code. The
-batch is padded with empty rows to a multiple of the device count; results come back in the
-order of ``texts``.
+batch is padded with empty rows to a power of two times the device count; results come back in
+the order of ``texts``.
 
 *Head gates* (after Michel, Levy and Neubig, 2019) multiply each head's output by a number before
 the output projection. Since that projection is linear, gating head h of layer l is exactly
@@ -80,6 +80,9 @@ def _embeddings(params, input_ids, attention_mask, gates, num_heads, eps):
     return jax.lax.map(one, gates)
 
 
+GATE_CHUNK = 8  # gate settings per compiled call: any number of settings reuses one compiled shape
+
+
 class CorpusRunner:
     """An :class:`~attn_jax.Encoder` whose batches are sharded over a device mesh."""
 
@@ -91,13 +94,18 @@ class CorpusRunner:
         self._rows = NamedSharding(self.mesh, PartitionSpec("batch"))
         self.params = jax.device_put(encoder.params, NamedSharding(self.mesh, PartitionSpec()))  # replicated
 
-    def batches(self, items: list[Tokenized]):
-        """Yield ``(indices, input_ids [B, T], attention_mask [B, T])``, rows sharded over the mesh."""
+    def batches(self, items: list[Tokenized], batch_size: int | None = None):
+        """Yield ``(indices, input_ids [B, T], attention_mask [B, T])``, rows sharded over the mesh.
+
+        B is the batch size rounded up to a power of two times the device count (with empty rows),
+        so that batches of a corpus share a few compiled shapes."""
+        size = batch_size or self.batch_size
         order = sorted(range(len(items)), key=lambda i: (len(items[i].ids), i))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
             t = -(-max(len(items[i].ids) for i in idx) // PAD_MULTIPLE) * PAD_MULTIPLE
-            b = -(-len(idx) // self.devices) * self.devices
+            per_device = -(-len(idx) // self.devices)
+            b = (1 << (per_device - 1).bit_length()) * self.devices
             ids = np.zeros((b, t), np.int32)
             mask = np.zeros((b, t), np.int32)
             for row, i in enumerate(idx):
@@ -119,20 +127,24 @@ class CorpusRunner:
                                         v=v[:, row, :n])  # fmt: skip
         return out
 
-    def embeddings(self, texts: list[str], gates=None) -> np.ndarray:
+    def embeddings(self, texts: list[str], gates=None, batch_size: int = 16) -> np.ndarray:
         """Sentence embeddings with heads gated: gates ``[G, L, H]`` (default: one setting, all 1)
-        -> float32 ``[G, N, M]`` in input order."""
+        -> float32 ``[G, N, M]`` in input order. Settings run :data:`GATE_CHUNK` at a time; small
+        batches keep the padding of each batch short."""
         cfg = self.encoder.config
-        if gates is None:
-            gates = np.ones((1, cfg.num_hidden_layers, cfg.num_attention_heads), np.float32)
-        gates = jnp.asarray(gates, jnp.float32)
-        if gates.ndim != 3 or gates.shape[1:] != (cfg.num_hidden_layers, cfg.num_attention_heads):
-            raise ValueError(f"gates must be [G, L, H] with L, H = {cfg.num_hidden_layers}, "
-                             f"{cfg.num_attention_heads}; got {tuple(gates.shape)}")
-        gates = jax.device_put(gates, NamedSharding(self.mesh, PartitionSpec()))
+        shape = (cfg.num_hidden_layers, cfg.num_attention_heads)
+        gates = np.ones((1, *shape), np.float32) if gates is None else np.asarray(gates, np.float32)
+        if gates.ndim != 3 or gates.shape[1:] != shape:
+            raise ValueError(f"gates must be [G, L, H] with L, H = {shape[0]}, {shape[1]}; got {tuple(gates.shape)}")
+        g = len(gates)
+        padded = np.ones((-(-g // GATE_CHUNK) * GATE_CHUNK, *shape), np.float32)
+        padded[:g] = gates
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        chunks = [jax.device_put(padded[i : i + GATE_CHUNK], replicated) for i in range(0, len(padded), GATE_CHUNK)]
         items = self.encoder.tokenize(texts)
-        out = np.zeros((gates.shape[0], len(items), cfg.hidden_size), np.float32)
-        for idx, ids, mask in self.batches(items):
-            emb = np.asarray(_embeddings(self.params, ids, mask, gates, cfg.num_attention_heads, cfg.layer_norm_eps))
-            out[:, idx] = emb[:, : len(idx)]
-        return out
+        out = np.zeros((len(padded), len(items), cfg.hidden_size), np.float32)
+        for idx, ids, mask in self.batches(items, batch_size):
+            for c, chunk in enumerate(chunks):
+                emb = _embeddings(self.params, ids, mask, chunk, cfg.num_attention_heads, cfg.layer_norm_eps)
+                out[c * GATE_CHUNK : (c + 1) * GATE_CHUNK, idx] = np.asarray(emb)[:, : len(idx)]
+        return out[:g]

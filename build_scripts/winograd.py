@@ -56,7 +56,7 @@ def _norm(s: str | None) -> str:
     return re.sub(r"\s+", " ", s or "").strip()
 
 
-def _find(text: str, phrase: str, avoid: Span) -> Span | None:
+def find_phrase(text: str, phrase: str, avoid: Span) -> Span | None:
     """First whole-word, case-insensitive match of ``phrase`` in ``text`` that does not overlap ``avoid``."""
     pattern = re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", re.IGNORECASE)
     for m in pattern.finditer(text):
@@ -78,7 +78,7 @@ def parse_schema(index: int, element: ET.Element) -> Schema:
     label = _norm(element.findtext("correctAnswer")).rstrip(".").strip().upper()
     if len(answers) != 2 or label not in ("A", "B") or not pron:
         raise WinogradError(f"schema #{index}: expected a pronoun, two answers and a correct answer A or B")
-    spans = tuple(_find(text, DETERMINER.sub("", a), pronoun) for a in answers)
+    spans = tuple(find_phrase(text, DETERMINER.sub("", a), pronoun) for a in answers)
     dropped = None
     if None in spans:
         dropped = "candidate not in the sentence verbatim"
