@@ -17,7 +17,7 @@ def test_search_finds_a_section_of_the_article(watched, site):
     result.wait_for(state="visible")
     result.click()
     page.wait_for_url("**/attention/**")
-    assert page.locator("h3#step-3-scale-then-softmax").is_visible()
+    page.locator("h3#step-3-scale-then-softmax").wait_for(state="visible")  # instant navigation swaps content
 
 
 def test_palette_toggle_switches_and_persists(watched, site):
