@@ -78,15 +78,16 @@ def versions(*packages: str) -> dict[str, str]:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def stable_svg(vegalite: dict) -> str:
-    """``vl_convert.vegalite_to_svg``, with its ids (``gradient_2``) renumbered from 0 per document.
+def stable_svg(vegalite: dict, vega: bool = False) -> str:
+    """``vl_convert.vegalite_to_svg`` (``vega_to_svg`` when ``vega``), with its ids (``gradient_2``)
+    renumbered from 0 per document.
 
     vl-convert numbers gradients with a counter that lives as long as the process, so the same chart
     would get other ids after other charts were rendered first (a partial rebuild, a test run).
     """
     import vl_convert as vlc
 
-    svg = vlc.vegalite_to_svg(vegalite)
+    svg = vlc.vega_to_svg(vegalite) if vega else vlc.vegalite_to_svg(vegalite)
     mapping: dict[str, str] = {}
     counts: dict[str, int] = {}
     for prefix, number in re.findall(r'id="([A-Za-z]+_)(\d+)"', svg):

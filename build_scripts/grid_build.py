@@ -1,7 +1,8 @@
 """Generated files of the all-heads grid (``docs/generated/head-grid/``) and the facts the prose quotes.
 
 ``spec.json`` (every layer × head of the ``[roles.head-grid]`` sentence in one chart), ``default.svg``,
-``index.json`` (sentence and default cell: the head view's featured head), ``facts.json``
+``index.json`` (sentence, default cell: the head view's featured head, and
+the maps' pixel geometry for the widget's click targets), ``facts.json``
 (per-layer summary, its text alternative).
 """
 
@@ -30,7 +31,9 @@ def build(ctx) -> dict[str, bytes]:
     row = next(r for r in rows if r["layer"] == selected["layer"] and r["head"] == selected["head"])
     return chart_files(chart) | {
         "index.json": dumps({"sentence": sentence.id, "layers": int(layers), "heads": int(heads),
-                             "default": {"layer": selected["layer"], "head": selected["head"]}}).encode(),
+                             "default": {"layer": selected["layer"], "head": selected["head"]},
+                             # where the maps are, for the widget's click targets on the canvas
+                             "geometry": {"left": hg.LEFT, "top": hg.TOP, "cell": hg.CELL, "gap": hg.GAP, "n": int(n)}}).encode(),
         "facts.json": dumps({
             "sentence": {"id": sentence.id, "text": sentence.text, "words": len(al.words)},
             "summary": [{**s, "layer_1based": s["layer"] + 1, "sink_head_1based": s["sink_head"] + 1,

@@ -1,8 +1,11 @@
 """The head view: which words one query word attends to, in one or several heads of a layer.
 
-Pure functions from the encoder's weights to tidy tables, and from tables to an Altair chart.
-The browser widget (``docs/assets/js/widgets.js``) recomputes the same tables from the per-sentence
-JSON written here; :func:`view_tables` is the reference it is tested against.
+Pure functions from the encoder's weights to the per-sentence payload the widget loads (weights
+quantised to 8 bits), to the head-pattern picks, and to the chart: a Vega spec whose signals and
+transforms compute every view (which words, rescaling when [CLS]/[SEP] are hidden, the one-row or
+two-column layout, the lines, the ranking the readout reads). The widget
+(``docs/assets/js/head-view.js``) only routes data and signals into it; the browser tests compare
+what it draws with NumPy.
 
 Layers and heads are numbered from 1 in everything a reader sees (``layer 6, head 12``) and from 0
 in arrays.
@@ -10,10 +13,11 @@ in arrays.
 
 from __future__ import annotations
 
-import altair as alt
+import base64
+
 import numpy as np
 
-from attn_jax.words import align_words, drop_special, word_attention
+from attn_jax.words import align_words, word_attention
 
 PRECISION = 3  # decimals kept in the shipped weights (the readout shows 2)
 CHAR_W, GAP = 7.0, 16.0  # layout: px per character at 13 px, gap between words
@@ -132,113 +136,176 @@ def default_heads(payload: dict, layer: int, count: int = 4) -> list[int]:
     return sorted(heads)
 
 
-def positions(labels: list[str]) -> tuple[list[float], float]:
-    """x centre of each word in a row (width by character count) and the row's total width."""
-    xs, x = [], 0.0
-    for lab in labels:
-        w = len(lab) * CHAR_W
-        xs.append(round(x + w / 2, 1))
-        x += w + GAP
-    return xs, round(x - GAP, 1)
+def quantise(att: np.ndarray) -> dict:
+    """Weights in ``[0, 1]`` as 8-bit integers: ``{"q8": base64 of uint8 round(w * 255), "shape": [...]}``.
 
-
-def view_tables(payload: dict, *, level="word", layer=0, heads=(0,), query=None, show_special=True):
-    """The tidy tables behind one view of the widget.
-
-    Returns ``(words, links, removed)``: one row per word and row (query row on top, key row at the
-    bottom), one row per (head, key) link from the query, and the share of the query's attention
-    that went to [CLS]/[SEP] when they are hidden (renormalised away), per head.
+    Row-major, the same axes as ``att``. Decoding is ``byte / 255``; the error is at most
+    :data:`Q8_MAX_ERROR` (half a step). Weights are probabilities, so nothing is clipped.
     """
-    data = payload[level] or payload["word"]
-    labels, special = data["labels"], np.asarray(data["special"])
-    att = np.asarray(data["attention"])[layer]  # [H, n, n]
-    q = payload["query"] if query is None else query
-    if level == "token" and payload["token"] is not None and query is None:
-        q = _token_of_word(payload, q)
-    if not show_special and special[q]:  # a hidden token cannot be the query: use the first word
-        q = int(np.flatnonzero(~special)[0])
-    keep = np.arange(len(labels)) if show_special else np.flatnonzero(~special)
-    removed = {}
-    rows = att[list(heads)][:, q, :]  # [h, n]
-    if not show_special:
-        sub, rem = drop_special(att[list(heads)], special)  # [h, n', n'], [h, n']
-        qk = int(np.searchsorted(keep, q))
-        rows = np.zeros_like(rows)
-        rows[:, keep] = sub[:, qk, :]
-        removed = {int(h): round(float(r), PRECISION) for h, r in zip(heads, rem[:, qk])}
-    xs_kept, width = positions([labels[i] for i in keep])
-    x_of = dict(zip(keep.tolist(), xs_kept))
-    words = []
-    for row, y in (("query", TOP), ("key", BOTTOM)):
-        for i in keep:
-            words.append({"index": int(i), "label": labels[i], "row": row, "x": x_of[int(i)], "y": y,
-                          "selected": bool(i == q and row == "query"), "special": bool(special[i])})
-    links = []
-    for j, (h, row) in enumerate(zip(heads, rows)):
-        dx = (j - (len(heads) - 1) / 2) * HEAD_OFFSET  # side by side, so overlaid heads stay visible
-        for i in keep:
-            links.append({"head": f"head {h + 1}", "key": labels[i], "key_index": int(i),
-                          "x": x_of[q], "y": TOP + 10, "x2": round(x_of[int(i)] + dx, 1), "y2": BOTTOM - 12,
-                          "weight": round(float(row[i]), PRECISION)})
-    return words, links, {"width": width, "removed": removed}
+    a = np.asarray(att, np.float64)
+    if a.size and (a.min() < -1e-6 or a.max() > 1 + 1e-6):
+        raise ValueError(f"attention weights must lie in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
+    q = np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+    return {"q8": base64.b64encode(q.tobytes()).decode("ascii"), "shape": list(a.shape)}
 
 
-def _token_of_word(payload: dict, word_index: int) -> int:
-    """First token of a word (the token view starts on the same word as the word view)."""
-    return payload["token"]["token_word"].index(word_index)
+def dequantise(packed: dict) -> np.ndarray:
+    """Inverse of :func:`quantise` (float64, each value within :data:`Q8_MAX_ERROR` of the original)."""
+    raw = np.frombuffer(base64.b64decode(packed["q8"]), np.uint8)
+    return raw.reshape(packed["shape"]).astype(np.float64) / 255
 
 
-def readout(payload: dict, words: list[dict], links: list[dict], extra: dict, top: int = 5) -> str:
-    """One line per head, in words: ``head 12: 'it' → cat 0.71, [CLS] 0.10, …``."""
-    q = next(w for w in words if w["selected"])
-    lines = []
-    for head in dict.fromkeys(link["head"] for link in links):
-        ranked = sorted((lk for lk in links if lk["head"] == head), key=lambda lk: (-lk["weight"], lk["key_index"]))
-        parts = ", ".join(f"{lk['key']} {lk['weight']:.2f}" for lk in ranked[:top])
-        tail = ", …" if len(ranked) > top else ""
-        note = ""
-        h = int(head.split()[1]) - 1
-        if h in extra["removed"]:
-            note = f" ([CLS]/[SEP] hidden: {extra['removed'][h]:.2f} of the attention removed, the rest rescaled)"
-        lines.append(f"{head}: '{q['label']}' → {parts}{tail}{note}")
-    return "\n".join(lines)
+Q8_MAX_ERROR = 0.5 / 255
 
 
-def head_view_chart(words: list[dict], links: list[dict], width: float, title: str = "") -> alt.LayerChart:
-    """Words in two rows (query on top, keys below) and one line per (head, key) from the query.
+def shipped_payload(payload: dict) -> dict:
+    """The payload as the widget loads it: both attention levels quantised to 8 bits (:func:`quantise`)."""
+    out = {**payload, "word": {**payload["word"], "attention": quantise(payload["word"]["attention"])}}
+    if payload["token"] is not None:
+        out["token"] = {**payload["token"], "attention": quantise(payload["token"]["attention"])}
+    return out
 
-    Thicker and more opaque = more weight; colour = head. Data sets are named ``words`` and
-    ``links`` so the widget can swap them without rebuilding the chart.
+
+# --- the chart: a Vega spec whose signals and transforms compute every view --------------------
+#
+# The widget (docs/assets/js/head-view.js) only routes data into it: ``tokens`` (one row per token
+# of the chosen level: ``i``, ``label``, ``special``) and ``att`` (one row per head of the chosen
+# layer: ``head``, ``m`` = the head's ``[n][n]`` weights, row = query), and sets the signals
+# ``query``, ``heads`` (the heads shown) and ``show_special``. Which words are shown, the
+# renormalisation when [CLS]/[SEP] are hidden, the layout (one row of words, or BertViz's two
+# columns on a narrow screen or for a long sentence), the lines and the ranking the readout reads
+# are all computed here, once: the browser runs it, vl-convert runs it for the static fallback.
+
+ROW_H = 26  # px per word in the two-column layout (a touch-sized target)
+COLUMN_MAX = 460  # px: the two-column layout does not spread wider than this
+BREAKPOINT = 560  # px: below this container width, always two columns
+
+
+def _signals(query: int, heads: list[int], show_special: bool) -> list[dict]:
+    return [
+        {"name": "query", "value": query,
+         "on": [{"events": "@word:click, @key:click", "update": "datum.i"}]},
+        {"name": "heads", "value": heads},
+        {"name": "show_special", "value": show_special},
+        {"name": "cw", "init": "containerSize()[0] || 640",
+         "on": [{"events": "window:resize", "update": "containerSize()[0] || cw"}]},
+        {"name": "total", "update": "length(data('extent')) ? data('extent')[0].total : 0"},
+        {"name": "count", "update": "length(data('extent')) ? data('extent')[0].count : 0"},
+        {"name": "vertical", "update": f"cw < {BREAKPOINT} || total > cw - 10"},
+        {"name": "colw", "update": f"min(cw - 10, {COLUMN_MAX})"},
+        {"name": "xl", "update": "round(colw * 0.38)"},  # right edge of the query column
+        {"name": "xr", "update": "round(colw * 0.62)"},  # left edge of the key column
+        {"name": "qsel", "update": "length(data('picked')) ? data('picked')[0].i : "
+                                   "(length(data('shown')) ? data('shown')[0].i : 0)"},
+        {"name": "width", "update": "vertical ? colw : total"},
+        {"name": "height", "update": f"vertical ? count * {ROW_H} + 8 : {BOTTOM + 14}"},
+    ]
+
+
+def _data(tokens: list[dict], att: list[dict]) -> list[dict]:
+    return [
+        {"name": "tokens", "values": tokens},
+        {"name": "shown", "source": "tokens", "transform": [
+            {"type": "filter", "expr": "show_special || !datum.special"},
+            {"type": "window", "ops": ["row_number"], "as": ["r"]},
+            {"type": "formula", "as": "wpx", "expr": f"length(datum.label) * {CHAR_W} + {GAP}"},
+            {"type": "window", "ops": ["sum"], "fields": ["wpx"], "as": ["cum"], "frame": [None, 0]},
+            {"type": "formula", "as": "cx", "expr": f"datum.cum - {GAP} - length(datum.label) * {CHAR_W} / 2"},
+            {"type": "formula", "as": "vy", "expr": f"(datum.r - 1) * {ROW_H} + {ROW_H} / 2 + 4"},
+        ]},
+        {"name": "extent", "source": "shown", "transform": [
+            {"type": "aggregate", "ops": ["max", "count"], "fields": ["cum", "i"], "as": ["cum", "count"]},
+            {"type": "formula", "as": "total", "expr": f"datum.cum - {GAP}"},
+        ]},
+        {"name": "picked", "source": "shown", "transform": [{"type": "filter", "expr": "datum.i === query"}]},
+        {"name": "att", "values": att},
+        {"name": "links", "source": "att", "transform": [
+            {"type": "filter", "expr": "indexof(heads, datum.head) >= 0"},
+            {"type": "flatten", "fields": ["m"], "index": "q", "as": ["row"]},
+            {"type": "filter", "expr": "datum.q === qsel"},
+            {"type": "flatten", "fields": ["row"], "index": "k", "as": ["raw"]},
+            {"type": "lookup", "from": "shown", "key": "i", "fields": ["k"], "as": ["key"]},
+            {"type": "filter", "expr": "datum.key != null"},
+            {"type": "joinaggregate", "groupby": ["head"], "ops": ["sum"], "fields": ["raw"], "as": ["kept"]},
+            # hidden [CLS]/[SEP]: the rest of the row is rescaled to sum to 1
+            {"type": "formula", "as": "weight", "expr": "show_special ? datum.raw : (datum.kept > 0 ? datum.raw / datum.kept : 0)"},
+            {"type": "formula", "as": "removed", "expr": "show_special ? 0 : clamp(1 - datum.kept, 0, 1)"},
+            {"type": "formula", "as": "label", "expr": "datum.key.label"},
+            {"type": "formula", "as": "slot", "expr": "indexof(heads, datum.head) - (length(heads) - 1) / 2"},
+            {"type": "window", "groupby": ["head"], "sort": {"field": ["weight", "k"], "order": ["descending", "ascending"]},
+             "ops": ["row_number"], "as": ["rank"]},
+            {"type": "formula", "as": "description",
+             "expr": "'head ' + (datum.head + 1) + ': ' + datum.label + ' ' + format(datum.weight, '.2f')"},
+        ]},
+    ]  # fmt: skip
+
+
+def _word_mark(name: str, side: str) -> dict:
+    """The words of one side: ``word`` = the query row (or left column), ``key`` = the key row (right column)."""
+    left = side == "word"
+    x = ({"signal": "vertical ? xl : datum.cx"} if left else {"signal": "vertical ? xr : datum.cx"})
+    y = {"signal": f"vertical ? datum.vy : {TOP if left else BOTTOM}"}
+    sel = "datum.i === qsel" + ("" if left else " && vertical")
+    return {
+        "type": "text", "name": name, "from": {"data": "shown"},
+        "encode": {"update": {
+            "x": x, "y": y, "text": {"field": "label"},
+            "align": {"signal": f"vertical ? '{'right' if left else 'left'}' : 'center'"},
+            "baseline": {"value": "middle"}, "cursor": {"value": "pointer"},
+            "fontSize": {"signal": f"{sel} ? 15 : 13"},
+            "fontWeight": {"signal": f"{sel} ? 'bold' : 'normal'"},
+            "fillOpacity": {"signal": "datum.special ? 0.65 : 1"},
+            "fill": {"value": "#222"},
+            "description": {"field": "label"},
+        }},
+    }
+
+
+def head_view_spec(tokens: list[dict], att: list[dict], *, query: int, heads: list[int], show_special: bool = True,
+                   title: str = "") -> dict:
+    """The head view as a Vega spec (see the comment above), with one view's data filled in.
+
+    ``tokens``: ``[{"i", "label", "special"}]``; ``att``: ``[{"head", "m": [n][n]}]`` for one layer.
     """
-    link_base = alt.Chart(alt.NamedData("links")).mark_rule(strokeCap="round")
-    lines = link_base.transform_calculate(
-        description="datum.head + ': ' + datum.key + ' ' + format(datum.weight, '.2f')"  # what screen readers say
-    ).encode(
-        x=alt.X("x:Q", axis=None, scale=None),  # x, y are pixels: the widget lays words out itself
-        y=alt.Y("y:Q", axis=None, scale=None),
-        x2="x2:Q",
-        y2="y2:Q",
-        size=alt.Size("weight:Q", scale=alt.Scale(domain=[0, 1], range=[0.5, 14]), legend=None),
-        opacity=alt.Opacity("weight:Q", scale=alt.Scale(domain=[0, 1], range=[0.15, 1]), legend=None),
-        # fixed head -> colour map, so a head keeps its colour in every view; the widget's head
-        # checkboxes (with colour swatches) are the legend
-        color=alt.Color("head:N", scale=alt.Scale(domain=HEAD_NAMES, range=PALETTE), legend=None),
-        tooltip=[alt.Tooltip("head:N"), alt.Tooltip("key:N", title="key word"), alt.Tooltip("weight:Q", format=".3f")],
-        description=alt.Description("description:N"),
-    )
-    base = alt.Chart(alt.NamedData("words")).encode(
-        x=alt.X("x:Q", axis=None, scale=None),
-        y=alt.Y("y:Q", axis=None, scale=None),
-        text="label:N",
-        opacity=alt.condition("datum.special", alt.value(0.65), alt.value(1.0)),
-        description=alt.Description("label:N"),
-    )
-    words_plain = base.mark_text(fontSize=13, baseline="middle", cursor="pointer").transform_filter("!datum.selected")
-    query = base.mark_text(fontSize=15, fontWeight="bold", baseline="middle", cursor="pointer").transform_filter(
-        "datum.selected"
-    )
-    text = alt.layer(words_plain, query)
-    chart = alt.layer(lines, text).properties(width=width, height=BOTTOM + 14, title=title)
-    spec = chart.configure(background="transparent").configure_view(stroke=None).to_dict()
-    spec["datasets"] = {"words": words, "links": links}  # named, so the widget can swap them
-    return alt.LayerChart.from_dict(spec)
+    line_x = {"signal": "vertical ? xl + 5 : qpos.cx"}
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega/v6.json",
+        "description": title or "Attention lines from the query word to every word; thicker = more weight.",
+        "background": "transparent", "padding": 5, "autosize": {"type": "pad"},
+        "signals": _signals(query, heads, show_special) + [
+            {"name": "qpos", "update": "length(data('picked')) ? data('picked')[0] : "
+                                       "(length(data('shown')) ? data('shown')[0] : {cx: 0, vy: 0})"}],
+        "data": _data(tokens, att),
+        "scales": [
+            {"name": "colour", "type": "ordinal", "domain": list(range(len(PALETTE))), "range": PALETTE},
+            {"name": "size", "type": "linear", "domain": [0, 1], "range": [0.5, 12], "zero": False},
+            {"name": "opacity", "type": "linear", "domain": [0, 1], "range": [0.15, 1], "zero": False},
+        ],
+        "marks": [
+            {"type": "rule", "name": "line", "from": {"data": "links"}, "encode": {"update": {
+                "x": line_x,
+                "y": {"signal": f"vertical ? qpos.vy : {TOP + 10}"},
+                "x2": {"signal": f"vertical ? xr - 5 : datum.key.cx + datum.slot * {HEAD_OFFSET}"},
+                "y2": {"signal": f"vertical ? datum.key.vy + datum.slot * 2 : {BOTTOM - 12}"},
+                "stroke": {"scale": "colour", "field": "head"},
+                "strokeWidth": {"scale": "size", "field": "weight"},
+                "strokeOpacity": {"scale": "opacity", "field": "weight"},
+                "strokeCap": {"value": "round"},
+                "tooltip": {"signal": "{'head': datum.head + 1, 'key word': datum.label, 'weight': format(datum.weight, '.3f')}"},
+                "description": {"field": "description"},
+            }}},
+            _word_mark("word", "word"),
+            _word_mark("key", "key"),
+        ],
+    }  # fmt: skip
+    return spec
+
+
+def layer_rows(attention, layer: int) -> list[dict]:
+    """The ``att`` data set of one layer: ``[{"head": h, "m": attention[layer][h]}]``."""
+    return [{"head": h, "m": m} for h, m in enumerate(_rounded(np.asarray(attention)[layer]))]
+
+
+def token_rows(level: dict) -> list[dict]:
+    """The ``tokens`` data set of one level (``payload["word"]`` or ``payload["token"]``)."""
+    return [{"i": i, "label": lab, "special": bool(sp)} for i, (lab, sp) in enumerate(zip(level["labels"], level["special"]))]

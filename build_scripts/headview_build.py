@@ -1,8 +1,8 @@
 """Generated files of the head view (``docs/generated/head-view/``) and the facts the prose quotes.
 
-Files: ``<sentence id>.json`` (what the widget loads for a sentence), ``index.json`` (the sentence
-list and the default view), ``spec.json`` (the chart compiled to Vega, with the default view's
-data), ``default.svg`` (the same view for readers without JavaScript) and ``facts.json`` (numbers
+Files: ``<sentence id>.json`` (what the widget loads for a sentence; weights quantised to 8 bits), ``index.json`` (the sentence
+list and the default view), ``spec.json`` (the Vega spec that computes every view, with the default
+view's data), ``default.svg`` (the same view for readers without JavaScript) and ``facts.json`` (numbers
 quoted by the article, each computed here from the weights).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import headview as hv
-from .artifacts import Group, chart_files, dumps
+from .artifacts import Group, dumps, stable_svg
 from .encoded import CONFIG_FILE, encoded, model_extra
 
 
@@ -110,10 +110,11 @@ def build(ctx) -> dict[str, bytes]:
         "head": featured["head"],
         "multi_heads": hv.default_heads(first, featured["layer"]),
     }
-    words, links, extra = hv.view_tables(first, layer=default["layer"], heads=[default["head"]])
-    chart = hv.head_view_chart(words, links, extra["width"])
-    ctx.log("compiling the chart to Vega and rendering the fallback SVG")
-    files = chart_files(chart)
+    level = first["word"]
+    spec = hv.head_view_spec(hv.token_rows(level), hv.layer_rows(level["attention"], default["layer"]),
+                             query=first["query"], heads=[default["head"]])
+    ctx.log("rendering the fallback SVG")
+    files = {"spec.json": dumps(spec).encode(), "default.svg": stable_svg(spec, vega=True).encode()}
     facts = _facts(enc, featured)
     cfg = encoder.config
     facts["model"] = {
@@ -123,16 +124,18 @@ def build(ctx) -> dict[str, bytes]:
         "sha256": encoder.sha256["model.safetensors"],
     }
     facts["model"]["parameters_millions"] = round(facts["model"]["parameters"] / 1e6, 1)
-    facts["default_readout"] = hv.readout(first, words, links, extra)
+    # for readers without JavaScript (the widget replaces it with its own readout of the view shown)
+    facts["default_readout"] = (f"Layer {featured['layer'] + 1}, head {featured['head'] + 1}: "
+                                f"'{featured['query']}' sends {featured['weight']:.2f} of its attention to "
+                                f"'{featured['key']}' (an even spread would give {featured['uniform']:.2f}).")
 
-    files |= {f"{sid}.json": dumps(p).encode() for sid, p in enc.payloads.items()}
+    files |= {f"{sid}.json": dumps(hv.shipped_payload(p)).encode() for sid, p in enc.payloads.items()}
     files["index.json"] = dumps({
-        "sentences": [{"id": s.id, "title": s.title} for s in sentences],
+        "sentences": [{"id": s.id, "title": s.title, "text": s.text} for s in sentences],
         "default": default,
         "layers": first["layers"],
         "heads": first["heads"],
         "palette": hv.PALETTE,
-        "layout": {"char_w": hv.CHAR_W, "gap": hv.GAP, "top": hv.TOP, "bottom": hv.BOTTOM, "head_offset": hv.HEAD_OFFSET},
     }).encode()
     files["facts.json"] = dumps(facts).encode()
     return files

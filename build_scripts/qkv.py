@@ -5,7 +5,7 @@
 Pure functions: the encoder's per-layer Q/K/V (token level: every WordPiece, plus [CLS] and [SEP],
 has its own q, k and v) -> one JSON payload per (sentence, layer) holding all heads, -> the tidy
 tables of one view, -> an Altair chart with named data sets. The browser widget
-(``docs/assets/js/qkv.js``) only *picks* numbers out of the payload with the same rules as
+(``docs/assets/js/qkv-steps.js``) only *picks* numbers out of the payload with the same rules as
 :func:`view_tables` and :func:`readout`; it never computes a score.
 
 Axis legend: L layers, H heads, T query tokens, S key tokens (T = S = n here), D head dim.
@@ -21,6 +21,7 @@ PRECISION = 3  # decimals kept in the shipped numbers
 CELL_W, ROW_H = 4, 16  # px per vector component, px per token row
 BAR_W = 80  # px width of each bar chart
 SCHEME = "blueorange"  # diverging: negative blue, positive orange, 0 pale
+NARROW_BELOW = 760  # px: below this widget width, the widget draws the stacked chart (``narrow=True``)
 
 
 def _rounded(a: np.ndarray) -> list:
@@ -153,10 +154,13 @@ def _heat(name: str, domain: float, title: str = "", legend: str | None = None, 
     ).properties(width=alt.Step(CELL_W), height=alt.Step(ROW_H))
 
 
-def _bars(field: str, title: str, fmt: str, domain=None):
-    """Bars with their value as text, one per key token; the query's own row darker."""
+def _bars(field: str, title: str, fmt: str, domain=None, labels: bool = False):
+    """Bars with their value as text, one per key token; the query's own row darker (``labels``:
+    with the token names on the y axis, for the stacked layout)."""
+    axis = alt.Axis(labelExpr=LABEL_EXPR, labelFontWeight=alt.ExprRef(BOLD_EXPR), ticks=False, domain=False,
+                    labelFontSize=12, title=None) if labels else None
     base = alt.Chart(alt.NamedData("scores"), title=title).encode(
-        y=alt.Y("row:N", sort="ascending", axis=None),
+        y=alt.Y("row:N", sort="ascending", axis=axis),
         tooltip=[alt.Tooltip("word:N", title="key token"), alt.Tooltip("raw:Q", title="q · k", format=".3f"),
                  alt.Tooltip("scaled:Q", title="÷ √D", format=".3f"), alt.Tooltip("weight:Q", format=".3f")],
     )
@@ -173,8 +177,10 @@ def _bars(field: str, title: str, fmt: str, domain=None):
     return alt.layer(bars, right, left).properties(width=BAR_W, height=alt.Step(ROW_H))
 
 
-def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_domain: float) -> alt.VConcatChart:
-    """The five steps side by side, one row per key token (words on the y axis, in sentence order).
+def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_domain: float,
+              narrow: bool = False) -> alt.VConcatChart:
+    """The five steps side by side, one row per key token (words on the y axis, in sentence order);
+    ``narrow``: the same steps stacked two by two, for phones (see :data:`NARROW_BELOW`).
 
     ``qk_domain`` / ``v_domain``: the colour scales' half-range (fixed, so colours compare across
     views). Data sets are named ``q``, ``k``, ``scores``, ``v``, ``out`` so the widget can swap them.
@@ -182,7 +188,7 @@ def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_
     q = _heat("q", qk_domain, f"1. q of the query and k of every token (D = {head_dim})", axis=False)
     k = _heat("k", qk_domain, legend="q, k component")
     raw = _bars("raw", "2. q · k for every word", ".1f")
-    scaled = _bars("scaled", f"3. ÷ √{head_dim}", ".2f")
+    scaled = _bars("scaled", f"3. ÷ √{head_dim}", ".2f", labels=narrow)
     weights = _bars("weight", "4. softmax", ".2f", domain=[0, 1])
     v = _heat("v", v_domain, legend="v, output component").encode(
         opacity=alt.Opacity("weight:Q", scale=alt.Scale(domain=[0, 1], range=[0.12, 1]), legend=None),
@@ -192,8 +198,13 @@ def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_
     out = _heat("out", v_domain)
     step5 = alt.layer(v, out, title="5. Σ weight × v = output").properties(
         width=alt.Step(CELL_W), height=alt.Step(ROW_H))
-    row = alt.hconcat(k, raw, scaled, weights, step5, spacing=10).resolve_scale(color="independent")
-    chart = alt.vconcat(q, row, spacing=6, bounds="flush").resolve_scale(color="independent")
+    if narrow:
+        rows = [alt.hconcat(k, raw, spacing=10).resolve_scale(color="independent"),
+                alt.hconcat(scaled, weights, spacing=10), step5]
+        chart = alt.vconcat(q, *rows, spacing=16).resolve_scale(color="independent")
+    else:
+        row = alt.hconcat(k, raw, scaled, weights, step5, spacing=10).resolve_scale(color="independent")
+        chart = alt.vconcat(q, row, spacing=6, bounds="flush").resolve_scale(color="independent")
     spec = (chart.configure(background="transparent")
             .configure_view(stroke=None)
             .configure_title(fontSize=12, anchor="start", fontWeight="bold")

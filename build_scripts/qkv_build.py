@@ -2,7 +2,8 @@
 
 ``docs/generated/qkv-steps/``: ``<sentence>-layer-<1..L>.json`` (every number of one sentence and
 layer, all heads; the widget fetches one when it is chosen), ``index.json`` (sentences, files and
-the default view), ``spec.json`` (the chart compiled to Vega with the default view's data),
+the default view), ``spec.json`` (the chart compiled to Vega with the default view's data; ``spec-narrow.json`` the
+same steps stacked, for narrow screens),
 ``default.svg`` (the same view for readers without JavaScript), ``facts.json``.
 
 The sentences are those of ``[roles.qkv-steps]`` in ``sentences.toml``; the default view is the
@@ -65,6 +66,8 @@ def build(ctx) -> dict[str, bytes]:
     spec = qkv.qkv_chart(tables, head_dim, qk_domain, v_domain).to_dict()
     ctx.log("compiling the chart to Vega and rendering the fallback SVG")
     files |= chart_files(spec)
+    files["spec-narrow.json"] = chart_files(qkv.qkv_chart(tables, head_dim, qk_domain, v_domain, narrow=True).to_dict(),
+                                            prefix="narrow-")["narrow-spec.json"]
 
     top = max(tables["scores"], key=lambda r: (r["weight"], -r["index"]))
     files["facts.json"] = dumps({
@@ -83,6 +86,7 @@ def build(ctx) -> dict[str, bytes]:
         "layers": int(layers),
         "heads": int(heads),
         "head_dim": head_dim,
+        "narrow_below": qkv.NARROW_BELOW,
     }).encode()
     return files
 

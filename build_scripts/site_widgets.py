@@ -37,7 +37,10 @@ def _head_view(ctx) -> str:
     return f"""
 <div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{base}{GENERATED}/head-view/">
 <form class="attn-controls" hidden aria-label="Head view settings">
-<label>Sentence <select name="sentence">{options}</select></label>
+<fieldset class="attn-sentence"><legend>Sentence</legend>
+<input type="search" name="filter" placeholder="Filter sentences" aria-label="Filter the sentences by words">
+<select name="sentence" aria-label="Sentence">{options}</select> <span class="attn-count" aria-live="polite"></span>
+</fieldset>
 <fieldset class="attn-mode"><legend>Heads</legend>
 <label><input type="radio" name="mode" value="single" checked> single head</label>
 <label><input type="radio" name="mode" value="multi"> several heads</label>

@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from build_scripts import headview as hv
+
 from .conftest import axe_violations
 
 pytestmark = pytest.mark.browser
@@ -55,8 +57,8 @@ def test_click_it_draws_thickest_line_to_the_largest_weight(watched, site):
     assert page.inner_text(f"{WIDGET} .attn-readout") != before  # the readout follows the selection
     query_word(page, "it").click()
     page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'it'")
-    row = cat["word"]["attention"][d["layer"]][d["head"]][labels.index("it")]
-    expected = labels[max(range(len(row)), key=row.__getitem__)]
+    row = hv.dequantise(cat["word"]["attention"])[d["layer"], d["head"], labels.index("it")]
+    expected = labels[int(row.argmax())]
     assert page.evaluate(THICKEST_END, WIDGET) == expected
     assert expected == "cat"  # what the article says about this head
     readout = page.inner_text(f"{WIDGET} .attn-readout")

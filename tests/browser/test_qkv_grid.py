@@ -126,15 +126,18 @@ def test_js_tables_mirror_python(watched, site):
 
 
 def grid_cell_point(page, layer, head, n):
-    """Screen point inside the small map of (layer, head), from the first cell's on-screen box."""
-    x0, y0, cell = page.evaluate(f"""() => {{
-        const boxes = [...document.querySelectorAll('{GRID} .attn-chart svg .mark-rect path')]
-          .map((p) => p.getBoundingClientRect());
-        return [Math.min(...boxes.map((r) => r.x)), Math.min(...boxes.map((r) => r.y)), boxes[0].width];
-    }}""")  # the top-left cell: layer 1, head 1, first query word, first key word
-    scale = cell / hg.CELL
-    step = (n * hg.CELL + hg.GAP) * scale
-    return x0 + head * step + n * cell / 2, y0 + layer * step + n * cell / 2
+    """Screen point inside the small map of (layer, head), from the canvas box, the view's origin
+    and the map geometry in build_scripts.headgrid (the canvas may be scaled down to fit)."""
+    x0, y0, scale, ox, oy = page.evaluate(f"""() => {{
+        const el = document.querySelector('{GRID}');
+        const c = el.querySelector('.attn-chart canvas');
+        const r = c.getBoundingClientRect();
+        const [ox, oy] = el.attnView.origin();
+        return [r.x, r.y, r.width / parseFloat(c.style.width), ox, oy];
+    }}""")
+    step = n * hg.CELL + hg.GAP
+    return (x0 + (ox + hg.LEFT + head * step + n * hg.CELL / 2) * scale,
+            y0 + (oy + hg.TOP + layer * step + n * hg.CELL / 2) * scale)
 
 
 def assert_head_view_shows(page, layer, head):

@@ -1,0 +1,135 @@
+/* The shared core of the attention widgets: lazy mounting, fetching with errors shown inside the
+ * widget, option lists, and the 8-bit weight codec. Every widget kind is its own ES module
+ * (./<kind>.js) exporting `mount(el)`; this module loads it when a widget of that kind comes near
+ * the viewport. Nothing is put on `window`; Vega and vega-embed are the vendored classic scripts.
+ */
+
+export const EMBED = Object.freeze({ renderer: "svg", actions: false, mode: "vega" });
+
+// Widget kinds with their own module; any other kind is a plain precomputed chart (chart.js).
+const MODULES = {
+  "head-view": () => import("./head-view.js"),
+  "qkv-steps": () => import("./qkv-steps.js"),
+  "head-grid": () => import("./head-grid.js"),
+  training: () => import("./training.js"),
+};
+const chartModule = () => import("./chart.js");
+
+const cache = new Map();
+
+/** Fetch JSON once per URL; a failure names the file and the HTTP status. */
+export function getJSON(url) {
+  if (!cache.has(url)) {
+    cache.set(url, fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return r.json();
+    }));
+    cache.get(url).catch(() => cache.delete(url)); // a later try fetches again
+  }
+  return cache.get(url);
+}
+
+/** Show an error inside the widget (the text around it still describes the chart). */
+export function fail(el, err) {
+  console.warn(err);
+  const p = document.createElement("p");
+  p.className = "attn-error";
+  p.setAttribute("role", "status");
+  p.textContent = `This chart could not be loaded (${err.message}). The text around it describes it.`;
+  el.querySelector(".attn-error")?.remove();
+  el.appendChild(p);
+}
+
+export function option(value, text, selected) {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = text;
+  o.selected = selected;
+  return o;
+}
+
+/** Fill a <select> with `count` options "prefix 1".."prefix count" (values 0-based). */
+export function numbered(select, count, prefix, selected) {
+  select.replaceChildren(...Array.from({ length: count }, (_, i) => option(i, `${prefix} ${i + 1}`, i === selected)));
+}
+
+/** Run async tasks one after another (a change while a file is loading waits for it). */
+export function serial(onError) {
+  let chain = Promise.resolve();
+  return (task) => (chain = chain.then(task).catch(onError));
+}
+
+/** Resolve on the next `type` event of `target`; reject after `ms`. */
+export function once(target, type, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms`)), ms);
+    target.addEventListener(type, () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
+export function announce(el, type = "attn:rendered") {
+  el.dispatchEvent(new CustomEvent(type, { bubbles: true }));
+}
+
+/** Decode weights written by build_scripts.headview.quantise: {q8: base64 bytes, shape} -> nested
+ *  arrays of byte / 255 (each within 0.5 / 255 of the model's weight). */
+export function dequantise(packed) {
+  const bytes = Uint8Array.from(atob(packed.q8), (c) => c.charCodeAt(0));
+  const shape = packed.shape;
+  const build = (offset, dim) => {
+    if (dim === shape.length - 1) {
+      return Array.from({ length: shape[dim] }, (_, i) => bytes[offset + i] / 255);
+    }
+    const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: shape[dim] }, (_, i) => build(offset + i * stride, dim + 1));
+  };
+  return build(0, 0);
+}
+
+/* ---- mounting ------------------------------------------------------------------------------- */
+
+// One widget renders at a time, the one nearest the middle of the screen first, so a heavy chart
+// half in view does not hold up the one the reader is looking at.
+let queue = Promise.resolve();
+
+/** Mount one widget (idempotent); resolves when it has drawn (or shown its error). */
+export function mount(el) {
+  if (el.attnMounted) return el.attnMounted;
+  el.dataset.mounted = "1";
+  const load = MODULES[el.dataset.attnWidget] || chartModule;
+  el.attnMounted = queue = queue.then(async () => {
+    try {
+      const mod = await load();
+      await mod.mount(el);
+    } catch (err) {
+      fail(el, err);
+    }
+  });
+  return el.attnMounted;
+}
+
+// Widgets load their code and data when they come near the viewport, so a long article's first
+// load fetches only what the reader sees.
+let observer = null;
+function mountAll() {
+  observer?.disconnect();
+  observer = "IntersectionObserver" in window
+    ? new IntersectionObserver((entries) => {
+      const mid = window.innerHeight / 2;
+      const off = (e) => Math.abs(e.boundingClientRect.top + e.boundingClientRect.height / 2 - mid);
+      const visible = entries.filter((e) => e.isIntersecting).sort((a, b) => off(a) - off(b));
+      for (const e of visible) { observer.unobserve(e.target); mount(e.target); }
+    }, { rootMargin: "50px 0px" })
+    : null;
+  for (const el of document.querySelectorAll("[data-attn-widget]")) {
+    if (observer) observer.observe(el);
+    else mount(el);
+  }
+}
+
+/** Mount on every page view: Material's instant navigation (document$) or a plain page load. */
+export function start() {
+  if (window.document$) window.document$.subscribe(mountAll);
+  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
+}

@@ -1,0 +1,220 @@
+/* The head view widget: which words one query word attends to, in one or several heads.
+ *
+ * The Vega spec (build_scripts/headview.py) computes every view from two data sets and three
+ * signals; this module only routes data into it and writes the readout from what the spec
+ * computed:
+ *   tokens  [{i, label, special}] of the chosen level (words or WordPiece tokens)
+ *   att     [{head, m: [n][n]}] of the chosen layer (row = query)
+ *   query, heads, show_special   (signals; a click on a word sets `query` inside the spec)
+ * The sentence picker lists every precomputed sentence by group, with type-to-filter.
+ */
+import { EMBED, announce, dequantise, getJSON, numbered, option, serial, fail } from "./core.js";
+
+/** A payload's attention arrays decoded once. */
+function decoded(payload) {
+  if (!payload.decoded) {
+    payload.decoded = {
+      word: dequantise(payload.word.attention),
+      token: payload.token ? dequantise(payload.token.attention) : null,
+    };
+  }
+  return payload.decoded;
+}
+
+/** The readout, one line per head, from the spec's ranked links. */
+export function readout(links, queryLabel, top = 5) {
+  const heads = [...new Set(links.map((l) => l.head))].sort((a, b) => a - b);
+  return heads.map((h) => {
+    const ranked = links.filter((l) => l.head === h).sort((a, b) => a.rank - b.rank);
+    const parts = ranked.slice(0, top).map((l) => `${l.label} ${l.weight.toFixed(2)}`).join(", ");
+    const removed = ranked.length ? ranked[0].removed : 0;
+    const note = removed > 0 || ranked.some((l) => l.removed > 0)
+      ? ` ([CLS]/[SEP] hidden: ${removed.toFixed(2)} of the attention removed, the rest rescaled)` : "";
+    return `head ${h + 1}: '${queryLabel}' → ${parts}${ranked.length > top ? ", …" : ""}${note}`;
+  }).join("\n");
+}
+
+/** Sentence picker: a search box that filters a grouped <select>. */
+function fillSentences(form, index, selected) {
+  const select = form.elements.sentence;
+  const groups = index.groups || [{ title: "Sentences", sentences: index.sentences.map((s) => s.id) }];
+  const byId = new Map(index.sentences.map((s) => [s.id, s]));
+  const render = (needle) => {
+    const words = needle.toLowerCase().split(/\s+/).filter(Boolean);
+    const match = (s) => words.every((w) => `${s.title} ${s.text || ""}`.toLowerCase().includes(w));
+    const current = select.value || selected;
+    const children = [];
+    for (const g of groups) {
+      const items = g.sentences.map((id) => byId.get(id)).filter((s) => s && (match(s) || s.id === current));
+      if (!items.length) continue;
+      const og = document.createElement("optgroup");
+      og.label = g.title;
+      og.append(...items.map((s) => option(s.id, s.title, s.id === current)));
+      children.push(og);
+    }
+    select.replaceChildren(...children);
+    const count = form.querySelector(".attn-count");
+    if (count) {
+      const n = select.querySelectorAll("option").length;
+      count.textContent = `${n} of ${index.sentences.length} sentences`;
+    }
+  };
+  render("");
+  const box = form.elements.filter;
+  if (box) box.addEventListener("input", () => render(box.value));
+}
+
+export async function mount(el) {
+  const src = el.dataset.src;
+  const index = await getJSON(src + "index.json");
+  const spec = await getJSON(src + "spec.json");
+  const form = el.querySelector(".attn-controls");
+  const f = form.elements;
+  const chartEl = el.querySelector(".attn-chart");
+  const out = el.querySelector(".attn-readout");
+  const d = index.default;
+  const urlOf = (id) => new URL((index.files && index.files[id]) || `${id}.json`, new URL(src, location.href)).href;
+  const state = { sentence: d.sentence, level: "word", layer: d.layer, mode: "single", head: d.head,
+    multi: d.multi_heads.slice() };
+  let payload = await getJSON(urlOf(state.sentence));
+
+  const { view } = await vegaEmbed(chartEl, spec, EMBED);
+  el.attnView = view;
+
+  // Controls (hidden for readers without JavaScript).
+  numbered(f.layer, index.layers, "layer", state.layer);
+  numbered(f.head, index.heads, "head", state.head);
+  const headsBox = form.querySelector(".attn-heads");
+  headsBox.replaceChildren();
+  for (let h = 0; h < index.heads; h++) {
+    const lab = document.createElement("label");
+    lab.innerHTML = `<input type="checkbox" name="heads" value="${h}"><span class="attn-swatch" ` +
+      `style="background:${index.palette[h]}"></span> ${h + 1}`;
+    headsBox.appendChild(lab);
+  }
+  fillSentences(form, index, state.sentence);
+  form.hidden = false;
+
+  const level = () => (state.level === "token" && payload.token) || payload.word;
+  const heads = () => (state.mode === "multi" ? state.multi.slice().sort((a, b) => a - b) : [state.head]);
+
+  function syncHeadBoxes() {
+    for (const box of form.querySelectorAll('input[name="heads"]')) box.checked = state.multi.includes(Number(box.value));
+  }
+
+  /** New sentence, level or layer: route that data into the spec. */
+  function routeData() {
+    const data = level();
+    const att = decoded(payload)[state.level === "token" && payload.token ? "token" : "word"][state.layer];
+    view.data("tokens", data.labels.map((label, i) => ({ i, label, special: data.special[i] })));
+    view.data("att", att.map((m, head) => ({ head, m })));
+  }
+
+  /** After the spec ran: controls, readout and the data-* attributes tests and other widgets read. */
+  function report() {
+    const data = level();
+    const q = view.signal("qsel");
+    f.query.replaceChildren(...data.labels.map((lab, i) => option(i, lab, i === q)));
+    const show = view.signal("show_special");
+    [...f.query.options].forEach((o, i) => { o.hidden = !show && data.special[i]; });
+    form.querySelector(".attn-single").hidden = state.mode !== "single";
+    form.querySelector(".attn-multi").hidden = state.mode !== "multi";
+    const links = view.data("links");
+    out.textContent = links.length ? readout(links, data.labels[q]) : "No head selected: tick at least one head.";
+    el.dataset.query = data.labels[q];
+    el.dataset.sentence = state.sentence;
+    el.dataset.layout = view.signal("vertical") ? "columns" : "row";
+    announce(el);
+  }
+
+  async function render() {
+    view.signal("heads", heads());
+    ours += 1;
+    try {
+      await view.runAsync();
+    } finally {
+      ours -= 1;
+    }
+    report();
+  }
+
+  const run = serial((err) => fail(el, err));
+
+  function tokenOf(levelName, q) {
+    // keep the same word selected when switching between words and WordPiece tokens
+    if (!payload.token) return q;
+    return levelName === "token" ? payload.token.token_word.indexOf(q) : payload.token.token_word[q];
+  }
+
+  form.addEventListener("change", (ev) => run(async () => {
+    const name = ev.target.name;
+    if (name === "sentence") {
+      state.sentence = f.sentence.value;
+      payload = await getJSON(urlOf(state.sentence));
+      let q = payload.query;
+      if (state.level === "token" && payload.token) q = tokenOf("token", q);
+      state.multi = payload.multi_heads[state.layer].slice();
+      syncHeadBoxes();
+      routeData();
+      view.signal("query", q);
+    } else if (name === "mode") {
+      state.mode = form.querySelector('input[name="mode"]:checked').value;
+    } else if (name === "layer") {
+      state.layer = Number(f.layer.value);
+      state.multi = payload.multi_heads[state.layer].slice();
+      syncHeadBoxes();
+      routeData();
+    } else if (name === "head") {
+      state.head = Number(f.head.value);
+    } else if (name === "heads") {
+      state.multi = [...form.querySelectorAll('input[name="heads"]:checked')].map((b) => Number(b.value));
+    } else if (name === "query") {
+      view.signal("query", Number(f.query.value));
+    } else if (name === "tokens") {
+      const next = f.tokens.checked ? "token" : "word";
+      const q = tokenOf(next, view.signal("qsel"));
+      state.level = next;
+      routeData();
+      view.signal("query", q);
+    } else if (name === "special") {
+      view.signal("show_special", f.special.checked);
+    } else {
+      return;
+    }
+    await render();
+  }));
+  form.addEventListener("submit", (ev) => ev.preventDefault());
+
+  // A click (or tap) on a word sets `query` inside the spec; report what it drew.
+  let ours = 0; // runs started here report themselves; the listener reports clicks inside the spec
+  view.addSignalListener("query", () => { if (!ours) run(async () => { await view.runAsync(); report(); }); });
+  chartEl.addEventListener("keydown", (ev) => {
+    const vertical = view.signal("vertical");
+    const back = vertical ? "ArrowUp" : "ArrowLeft";
+    const next = vertical ? "ArrowDown" : "ArrowRight";
+    if (![back, next, "ArrowLeft", "ArrowRight"].includes(ev.key)) return;
+    ev.preventDefault();
+    const step = ev.key === next || ev.key === "ArrowRight" ? 1 : -1;
+    run(async () => {
+      const order = view.data("shown").map((t) => t.i);
+      const at = order.indexOf(view.signal("qsel")) + step;
+      view.signal("query", order[Math.max(0, Math.min(order.length - 1, at))]);
+      await render();
+    });
+  });
+  // The layout follows the container (two columns when narrow), not only the window.
+  if ("ResizeObserver" in window) {
+    let last = chartEl.clientWidth;
+    new ResizeObserver(() => {
+      if (Math.abs(chartEl.clientWidth - last) < 2 || !el.isConnected) return;
+      last = chartEl.clientWidth;
+      run(async () => { view.signal("cw", chartEl.clientWidth - 2); await render(); });
+    }).observe(chartEl);
+  }
+
+  syncHeadBoxes();
+  routeData();
+  view.signal("query", payload.query);
+  view.signal("cw", chartEl.clientWidth - 2);
+  await render();
+}

@@ -1,0 +1,82 @@
+"""Nothing cut off, at any width: every widget's drawn content (SVG text, lines and rectangles, a
+canvas) lies inside its widget box and inside the viewport, at 375, 768, 1280 and 1920 px, light
+and dark. Screenshots of every widget at 375 and 1280 px go to a folder printed by the test
+(``$ATTN_SHOTS`` or ``.cache/screenshots/<generator>/``) for a person to look at.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .test_site_pages import scroll_through
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+WIDTHS = (375, 768, 1280, 1920)
+SHOT_WIDTHS = (375, 1280)
+
+# For each widget: its box, and every drawn element's box that sticks out of it or of the
+# viewport's width (by more than half a pixel). An <svg> or <canvas> with overflow hidden would
+# hide a cut-off chart, so the drawn elements are measured, not only the chart's box.
+OVERFLOW = """() => {
+  const vw = document.documentElement.clientWidth;
+  const out = [];
+  for (const w of document.querySelectorAll('[data-attn-widget]')) {
+    const box = w.getBoundingClientRect();
+    const drawn = [...w.querySelectorAll('.attn-chart svg text, .attn-chart svg line, .attn-chart svg path, '
+      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-readout')];
+    for (const d of drawn) {
+      const r = d.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      const left = Math.min(r.left - box.left, r.left);
+      const right = Math.max(r.right - box.right, r.right - vw);
+      if (left < -0.5 || right > 0.5) {
+        out.push(`${w.dataset.attnWidget}: <${d.tagName.toLowerCase()}> ${JSON.stringify((d.textContent || '').slice(0, 20))}`
+          + ` spans ${r.left.toFixed(0)}..${r.right.toFixed(0)}, box ${box.left.toFixed(0)}..${box.right.toFixed(0)}, viewport ${vw}`);
+      }
+    }
+    // a chart scrolled inside its box is cut off too
+    for (const s of w.querySelectorAll('.attn-chart, .attn-chart *')) {
+      if (s.scrollWidth > s.clientWidth + 1 && getComputedStyle(s).overflowX !== 'visible') {
+        out.push(`${w.dataset.attnWidget}: <${s.tagName.toLowerCase()}.${s.className}> scrolls (${s.scrollWidth} > ${s.clientWidth})`);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def shots_dir(generator: str) -> Path:
+    base = Path(os.environ["ATTN_SHOTS"]) if os.environ.get("ATTN_SHOTS") else ROOT / ".cache" / "screenshots"
+    out = base / generator
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_widget_is_cut_off(browser, site, width, scheme):
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme,
+                                  device_scale_factor=1, is_mobile=width < 500, has_touch=width < 500)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(site["url"] + "attention/")
+    scroll_through(page)
+    kinds = page.eval_on_selector_all("[data-attn-widget]", "ws => ws.map(w => w.dataset.attnWidget)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-attn-widget]')].every(w => w.querySelector('.attn-chart svg, .attn-chart canvas'))")
+    page.wait_for_timeout(300)  # the head view re-lays out when its box has its final width
+    problems = page.evaluate(OVERFLOW)
+    if width in SHOT_WIDTHS:
+        folder = shots_dir(site["generator"])
+        for i, kind in enumerate(kinds):
+            el = page.locator("[data-attn-widget]").nth(i)
+            el.scroll_into_view_if_needed()
+            el.screenshot(path=str(folder / f"{kind}-{width}-{scheme}.png"))
+        print(f"screenshots of {len(kinds)} widgets at {width} px ({scheme}): {folder}")
+    context.close()
+    assert errors == []
+    assert {"head-view", "qkv-steps", "head-grid", "training", "cost"} <= set(kinds)
+    assert problems == [], "\n".join(problems)
