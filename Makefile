@@ -43,6 +43,7 @@ test: install             ## the whole test suite; finds Chromium for the browse
 
 bench: install            ## benchmarks, measured side by side (attention + encoder, then the site)
 	$(PY) -m benchmarks.attention
+	$(PY) -m benchmarks.corpus
 	$(PY) -m benchmarks.site
 
 # PyTorch and transformers live only in this throwaway environment, for `make bench-peers`:
