@@ -12,7 +12,7 @@ module, its own pure chart modules and ``attn_jax``'s public API::
 
 and is listed once in ``GROUP_MODULES`` in ``build_scripts/build.py`` (the build order). The
 build function gets a :class:`Context`: ``ctx.log(msg)``, ``ctx.cache_dir`` (this group's cache
-folder under ``.cache/``, for expensive intermediate results: write them with
+folder under ``.build-cache/``, for expensive intermediate results: write them with
 :func:`write_atomic`, keyed by a hash of what shapes them) and ``ctx.shared(key, fn)`` (one
 computation shared by all groups of a build, e.g. the model run of ``build_scripts.encoded``).
 
@@ -44,7 +44,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED_REL = "docs/generated"
-CACHE_REL = ".cache"  # caches of expensive steps (git-ignored), keyed like every other input
+CACHE_REL = ".build-cache"  # caches of expensive steps (git-ignored; Zensical owns .cache/), keyed like every other input
 PROJECT_PACKAGES = ("attn_jax", "build_scripts")  # whose source files count as a group's code
 
 

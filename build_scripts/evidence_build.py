@@ -5,7 +5,7 @@
 - ``facts.json``: every number the article quotes from them.
 
 The model runs and the measurements (:func:`build_scripts.evidence.compute`) are cached in
-``.cache/evidence/``, keyed by a hash of everything that shapes them (their code, the collection,
+``.build-cache/evidence/``, keyed by a hash of everything that shapes them (their code, the collection,
 the sentence config and settings, the model checksum, library versions), so a change to a chart
 alone redraws it without running the model.
 """
@@ -77,9 +77,30 @@ def measure(ctx) -> dict:
     return result
 
 
+def model_facts() -> dict:
+    """The encoder's sizes from its ``config.json``: the feed-forward width against the model's, and
+    each part's share of a layer's parameters (weights and biases; LayerNorms counted apart)."""
+    from attn_jax.model import BertConfig, default_model_dir
+
+    cfg = BertConfig.from_json(default_model_dir() / "config.json")
+    m, f = cfg.hidden_size, cfg.intermediate_size
+    attention = 4 * (m * m + m)  # query, key, value, output projection
+    ffn = m * f + f + f * m + m
+    norms = 2 * 2 * m
+    layer = attention + ffn + norms
+    return {"hidden": m, "ffn_width": f, "ffn_ratio": f / m, "layer_parameters": layer,
+            "attention_share": attention / layer, "ffn_share": ffn / layer, "layers": cfg.num_hidden_layers,
+            "heads": cfg.num_attention_heads}
+
+
 def build(ctx) -> dict[str, bytes]:
     result = measure(ctx)
     facts, t = result["facts"], result["tables"]
+    facts["model"] = _plain(model_facts())
+    layers = facts["contribution"]
+    busiest = max(layers, key=lambda r: r["cls_weight"])
+    facts["sinks"] = {"cls_busiest": busiest, "sep_weight_max": max(r["sep_weight"] for r in layers),
+                      "sep_busiest_layer": max(layers, key=lambda r: r["sep_weight"])["layer_1based"]}
     w, p = t["winograd"], t["pruning"]
     charts = {
         "winograd-heads/": ec.winograd_chart(np.array(w["accuracy"]), np.array(w["share"]), facts["winograd"]["n"],

@@ -12,7 +12,7 @@ everything that shapes it:
 - distance: that transformer and a GRU trained with the same budget; held-out accuracy by
   distance (positions from the queried key to the query; every pair in between is a distractor).
 
-``python -m build_scripts.learning`` runs it (or reuses the cache in ``.cache/learning/``) and
+``python -m build_scripts.learning`` runs it (or reuses the cache in ``.build-cache/learning/``) and
 prints the headline numbers; ``make charts`` publishes the result. The chart functions at the
 bottom are pure: tidy table in, Altair chart out. Run times are returned and printed, never
 written: they differ from run to run, and the result must be byte-identical between two builds

@@ -1,7 +1,7 @@
 """Generated files of "How models learn to focus" (``docs/generated/learning/``).
 
 ``learning.json`` is the experiment's result (training is skipped when the cached result in
-``.cache/learning/`` still matches its key, see :func:`build_scripts.learning.run_experiment`);
+``.build-cache/learning/`` still matches its key, see :func:`build_scripts.learning.run_experiment`);
 ``training/`` and ``distance/`` hold the two charts (compiled Vega + fallback SVG); ``facts.json``
 the numbers the article quotes.
 """

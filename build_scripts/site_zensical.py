@@ -10,9 +10,9 @@ wrapper adds what its command line lacks here:
 - ``--site-dir``: Zensical has no such option and requires the folder inside the project, so the
   wrapper sets ``SITE_DIR``, which mkdocs.yml reads (default ``site``).
 
-It never passes ``--clean``: that empties the whole ``.cache/`` folder, which holds the chart
-pipeline's caches too. Zensical's page cache is kept fresh by the ``watch:`` list in mkdocs.yml
-(the generated data and this package), whose files are part of its cache key.
+It never passes ``--clean``, which empties ``.cache/`` (Zensical's page cache; the chart pipeline
+keeps its own caches in ``.build-cache/``). The page cache is kept fresh by the ``watch:`` list in
+mkdocs.yml (the generated data and this package), whose files are part of its cache key.
 """
 
 from __future__ import annotations
