@@ -48,6 +48,7 @@ GROUP_MODULES = (
     "build_scripts.mechanics_build",
     "build_scripts.cost_build",
     "build_scripts.learning_build",
+    "build_scripts.gallery_build",
     "build_scripts.evidence_build",
 )
 

@@ -21,7 +21,7 @@ PRECISION = 3  # decimals kept in the shipped numbers
 CELL_W, ROW_H = 4, 16  # px per vector component, px per token row
 BAR_W = 80  # px width of each bar chart
 SCHEME = "blueorange"  # diverging: negative blue, positive orange, 0 pale
-NARROW_BELOW = 760  # px: below this widget width, the widget draws the stacked chart (``narrow=True``)
+NARROW_BELOW = 600  # px: below this widget width, the widget draws the stacked chart (``narrow=True``)
 
 
 def _rounded(a: np.ndarray) -> list:

@@ -27,15 +27,31 @@ def _head_view(ctx) -> str:
     index = ctx.load("head-view/index.json")
     facts = ctx.load("head-view/facts.json")
     default = index["default"]
+    # the sentence gallery: the picker lists it after the article's examples
+    ctx.require("gallery/index.json")
+    alt = (f"Head view of layer {default['layer'] + 1}, head {default['head'] + 1}: lines from the query word "
+           f"to every word, thicker for more attention. {facts['default_readout']}")
+    return head_view_html(index, facts["default_readout"], f"{base}{GENERATED}/head-view/",
+                          gallery=f"{base}{GENERATED}/gallery/",
+                          fallback=f'<noscript><img src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
+
+
+def head_view_html(index: dict, readout: str, src: str, gallery: str | None = None, fallback: str = "") -> str:
+    """The head view's root element: controls (hidden until the widget fills them), chart, readout.
+
+    ``index``: the head view's ``index.json`` (sentences, default); ``src``: the folder the widget
+    loads ``index.json``, ``spec.json`` and ``<id>.json`` from; ``gallery``: the gallery folder.
+    Also used by the standalone export (``build_scripts.view``).
+    """
+    default = index["default"]
     options = "".join(
         f'<option value="{html.escape(s["id"])}"{" selected" if s["id"] == default["sentence"] else ""}>'
         f'{html.escape(s["title"])}</option>'
         for s in index["sentences"]
     )
-    alt = (f"Head view of layer {default['layer'] + 1}, head {default['head'] + 1}: lines from the query word "
-           f"to every word, thicker for more attention. {facts['default_readout']}")
+    gallery_attr = f' data-gallery="{html.escape(gallery)}"' if gallery else ""
     return f"""
-<div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{base}{GENERATED}/head-view/">
+<div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{html.escape(src)}"{gallery_attr}>
 <form class="attn-controls" hidden aria-label="Head view settings">
 <fieldset class="attn-sentence"><legend>Sentence</legend>
 <input type="search" name="filter" placeholder="Filter sentences" aria-label="Filter the sentences by words">
@@ -53,10 +69,10 @@ def _head_view(ctx) -> str:
 <fieldset class="attn-multi" hidden><legend>Heads shown (colour = head)</legend><div class="attn-heads"></div></fieldset>
 </form>
 <div class="attn-chart" tabindex="0" role="group" aria-roledescription="attention diagram"
- aria-label="Attention lines from the query word. Click a word, or use the left and right arrow keys, to change the query.">
-<noscript><img src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+ aria-label="Attention lines from the query word. Click a word, or use the arrow keys, to change the query.">
+{fallback}
 </div>
-<p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
+<p class="attn-readout" aria-live="polite">{html.escape(readout)}</p>
 </div>
 """
 

@@ -18,7 +18,8 @@ const chartModule = () => import("./chart.js");
 const cache = new Map();
 
 /** Fetch JSON once per URL; a failure names the file and the HTTP status. */
-export function getJSON(url) {
+export function getJSON(relative) {
+  const url = new URL(relative, document.baseURI).href;
   if (!cache.has(url)) {
     cache.set(url, fetch(url).then((r) => {
       if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
@@ -27,6 +28,11 @@ export function getJSON(url) {
     cache.get(url).catch(() => cache.delete(url)); // a later try fetches again
   }
   return cache.get(url);
+}
+
+/** Give getJSON the data of a URL without fetching it (a standalone page carries its data inline). */
+export function preload(url, data) {
+  cache.set(new URL(url, document.baseURI).href, Promise.resolve(data));
 }
 
 /** Show an error inside the widget (the text around it still describes the chart). */

@@ -64,16 +64,32 @@ function fillSentences(form, index, selected) {
   if (box) box.addEventListener("input", () => render(box.value));
 }
 
+/** The head view's own sentences first, then the gallery's groups (loaded only by the picker). */
+async function sentenceIndex(el) {
+  const own = await getJSON(el.dataset.src + "index.json");
+  const base = new URL(el.dataset.src, document.baseURI);
+  const files = Object.fromEntries(own.sentences.map((s) => [s.id, new URL(`${s.id}.json`, base).href]));
+  const index = { ...own, files, groups: [{ title: "The article's examples", sentences: own.sentences.map((s) => s.id) }] };
+  if (el.dataset.gallery) {
+    const gbase = new URL(el.dataset.gallery, document.baseURI);
+    const gallery = await getJSON(new URL("index.json", gbase).href);
+    index.sentences = own.sentences.concat(gallery.sentences);
+    index.groups = index.groups.concat(gallery.groups);
+    for (const [id, name] of Object.entries(gallery.files)) files[id] = new URL(name, gbase).href;
+  }
+  return index;
+}
+
 export async function mount(el) {
   const src = el.dataset.src;
-  const index = await getJSON(src + "index.json");
+  const index = await sentenceIndex(el);
   const spec = await getJSON(src + "spec.json");
   const form = el.querySelector(".attn-controls");
   const f = form.elements;
   const chartEl = el.querySelector(".attn-chart");
   const out = el.querySelector(".attn-readout");
   const d = index.default;
-  const urlOf = (id) => new URL((index.files && index.files[id]) || `${id}.json`, new URL(src, location.href)).href;
+  const urlOf = (id) => index.files[id];
   const state = { sentence: d.sentence, level: "word", layer: d.layer, mode: "single", head: d.head,
     multi: d.multi_heads.slice() };
   let payload = await getJSON(urlOf(state.sentence));
@@ -119,6 +135,7 @@ export async function mount(el) {
     [...f.query.options].forEach((o, i) => { o.hidden = !show && data.special[i]; });
     form.querySelector(".attn-single").hidden = state.mode !== "single";
     form.querySelector(".attn-multi").hidden = state.mode !== "multi";
+    f.tokens.disabled = Boolean(payload.token_omitted); // gallery sentences ship the word level only
     const links = view.data("links");
     out.textContent = links.length ? readout(links, data.labels[q]) : "No head selected: tick at least one head.";
     el.dataset.query = data.labels[q];
@@ -148,9 +165,13 @@ export async function mount(el) {
 
   form.addEventListener("change", (ev) => run(async () => {
     const name = ev.target.name;
-    if (name === "sentence") {
+    if (name === "filter") {
+      return;
+    } else if (name === "sentence") {
       state.sentence = f.sentence.value;
       payload = await getJSON(urlOf(state.sentence));
+      if (!payload.token) state.level = "word";
+      f.tokens.checked = state.level === "token";
       let q = payload.query;
       if (state.level === "token" && payload.token) q = tokenOf("token", q);
       state.multi = payload.multi_heads[state.layer].slice();

@@ -1,0 +1,119 @@
+"""The head view on a phone (two columns, touch-sized taps), its sentence gallery (filtered, a
+Winograd pair opened), and the standalone export opened from file:// with every request to
+anything but the file itself blocked. Expected values come from the generated data."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_scripts import headview as hv
+
+pytestmark = pytest.mark.browser
+WIDGET = '[data-attn-widget="head-view"]'
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def open_head_view(page, site):
+    page.goto(site["url"] + "attention/")
+    page.locator(WIDGET).scroll_into_view_if_needed()
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query !== undefined")
+
+
+def test_phone_layout_two_columns_and_taps(browser, site):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    open_head_view(page, site)
+    assert page.get_attribute(WIDGET, "data-layout") == "columns"
+    labels = json.loads((site["dir"] / "generated" / "head-view" / "cat-mat.json").read_text())["word"]["labels"]
+    texts = page.locator(f"{WIDGET} .attn-chart svg text")
+    boxes = [texts.nth(i).bounding_box() for i in range(texts.count())]
+    left = [b for b in boxes if b["x"] + b["width"] < 375 / 2]
+    assert len(left) == len(labels)  # every word, in the left column, inside the screen
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= 375 for b in boxes)
+    ys = sorted(b["y"] for b in left)
+    assert min(b - a for a, b in zip(ys, ys[1:])) >= 24  # rows a finger can hit
+    # tap "sat" in the left column: the readout and the lines follow
+    sat = next(i for i in range(texts.count()) if texts.nth(i).text_content() == "sat"
+               and boxes[i]["x"] < 375 / 2)
+    b = boxes[sat]
+    page.touchscreen.tap(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'sat'")
+    assert "'sat' →" in page.inner_text(f"{WIDGET} .attn-readout")
+    context.close()
+
+
+def test_gallery_filter_and_a_winograd_pair(watched, site):
+    page = watched
+    open_head_view(page, site)
+    gallery = json.loads((site["dir"] / "generated" / "gallery" / "index.json").read_text())
+    own = json.loads((site["dir"] / "generated" / "head-view" / "index.json").read_text())
+    total = len(own["sentences"]) + len(gallery["sentences"])
+    assert page.locator(f"{WIDGET} select[name=sentence] option").count() == total
+    assert page.locator(f"{WIDGET} select[name=sentence] optgroup").count() == 1 + len(gallery["groups"])
+    # the first pair: both halves listed one after the other
+    a, b = gallery["groups"][0]["sentences"][:2]
+    values = page.eval_on_selector_all(f"{WIDGET} select[name=sentence] option", "os => os.map(o => o.value)")
+    assert values.index(b) == values.index(a) + 1
+    page.fill(f"{WIDGET} input[name=filter]", "trophy suitcase")
+    page.wait_for_function(f"document.querySelectorAll('{WIDGET} select[name=sentence] option').length < {total}")
+    shown = page.eval_on_selector_all(f"{WIDGET} select[name=sentence] option", "os => os.map(o => o.textContent)")
+    others = [t for t in shown if t != page.eval_on_selector(f"{WIDGET} select[name=sentence]", "s => s.selectedOptions[0].textContent")]
+    assert others and all("trophy" in t.lower() and "suitcase" in t.lower() for t in others)
+    sid = next(s["id"] for s in gallery["sentences"] if "trophy" in s["text"])
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url))
+    page.select_option(f"{WIDGET} select[name=sentence]", sid)
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.sentence === '{sid}'")
+    assert any(u.endswith(f"gallery/{gallery['files'][sid]}") for u in fetched)  # loaded when chosen
+    payload = json.loads((site["dir"] / "generated" / "gallery" / gallery["files"][sid]).read_text())
+    labels = payload["word"]["labels"]
+    assert page.get_attribute(WIDGET, "data-query") == labels[payload["query"]]
+    # the readout's first weight is the decoded weight of the strongest key, as NumPy finds it
+    f = page.eval_on_selector(f"{WIDGET} form", "f => [Number(f.elements.layer.value), Number(f.elements.head.value)]")
+    row = hv.dequantise(payload["word"]["attention"])[f[0], f[1], payload["query"]]
+    top = int(row.argmax())
+    assert page.inner_text(f"{WIDGET} .attn-readout").startswith(
+        f"head {f[1] + 1}: '{labels[payload['query']]}' → {labels[top]} {row[top]:.2f}")
+    assert page.is_disabled(f"{WIDGET} input[name=tokens]")  # word level only in the gallery
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "view.html"
+    cmd = [sys.executable, "-m", "build_scripts.view", "--text", "The trophy doesn't fit into the brown suitcase "
+           "because it is too large.", "--text", "The trophy doesn't fit into the brown suitcase because it is too small.",
+           "--out", str(out), "--layer", "4", "--head", "2", "--query", "it"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_export_works_from_file_with_every_request_blocked(browser, exported):
+    page = browser.new_page()
+    blocked, errors = [], []
+    page.route("**/*", lambda r: r.continue_() if r.request.url == exported.as_uri() or r.request.url.startswith("blob:")
+               else (blocked.append(r.request.url), r.abort()))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(exported.as_uri())
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'it'")
+    assert page.inner_text(f"{WIDGET} .attn-readout").startswith("head 2: 'it' → ")
+    widths = lambda: page.eval_on_selector_all(f"{WIDGET} svg line", "ls => ls.map(l => l.getAttribute('stroke-width'))")  # noqa: E731
+    before = widths()
+    page.locator(f"{WIDGET} .attn-chart svg text", has_text="trophy").first.click()
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'trophy'")
+    assert widths() != before
+    page.select_option(f"{WIDGET} select[name=sentence]", "s2")
+    page.wait_for_function(f"[...document.querySelectorAll('{WIDGET} svg text')].some(t => t.textContent === 'small')")
+    assert blocked == [] and errors == []
+    # the same file inside an iframe (as IPython.display.IFrame / HTML(srcdoc) shows it)
+    page.set_content(f'<iframe srcdoc="{exported.read_text().replace("&", "&amp;").replace(chr(34), "&quot;")}" '
+                     'width="900" height="700"></iframe>')
+    frame = page.frames[1]
+    frame.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'it'")
+    assert errors == []
+    page.close()

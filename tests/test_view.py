@@ -1,0 +1,67 @@
+"""The standalone export (``python -m build_scripts.view``): one-line errors like ``dump``, a
+self-contained HTML file (no outside URL, the widget's data inline), a PNG. The page is opened
+from file:// in a real browser in tests/browser/test_gallery_export.py."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from build_scripts import headview as hv
+from build_scripts import view
+
+CAT = "The cat sat on the mat because it was tired."
+
+
+def error_line(capsys, *args):
+    assert view.main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--text", CAT], "nothing to write"),
+    (["--text", CAT, "--out", "x.htm"], "must end in .html"),
+    (["--text", CAT, "--png", "x.jpg"], "must end in .png"),
+    (["--text", CAT, "--out", "no/such/folder/x.html"], "does not exist"),
+    (["--text", "  ", "--out", "x.html"], "text 0 is empty"),
+    (["--text", "word " * 600, "--out", "x.html"], "at most 512"),
+    (["--text", CAT, "--png", "x.png", "--layer", "7"], "layers 1 to 6"),
+    (["--text", CAT, "--png", "x.png", "--head", "0"], "heads 1 to 12"),
+    (["--text", CAT, "--png", "x.png", "--query", "dog"], "not a word of the first text"),
+])
+def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch, args, pattern):
+    monkeypatch.chdir(tmp_path)
+    assert re.search(pattern, error_line(capsys, *args))
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_missing_text_is_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        view.main(["--out", "x.html"])
+    assert e.value.code == 2 and "--text" in capsys.readouterr().err
+
+
+def test_html_is_self_contained_with_the_weights_inline(tmp_path, encoder):
+    out = tmp_path / "v.html"
+    assert view.main(["--text", CAT, "--text", "Hi there.", "--out", str(out), "--layer", "6", "--head", "12"]) == 0
+    page = out.read_text()
+    # no element that makes the browser fetch a file (the browser test also blocks every request)
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)
+    assert not re.findall(r'(?<![\w-])(?:src|href)=', markup)
+    assert "<script src" not in page and "<link" not in page
+    data = json.loads(re.search(r'id="attn-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    assert set(data) == {"index.json", "spec.json", "s1.json", "s2.json"}
+    assert data["index.json"]["default"] | {"multi_heads": None} == {"sentence": "s1", "layer": 5, "head": 11, "multi_heads": None}
+    [r] = encoder.run([CAT])
+    shipped = hv.dequantise(data["s1.json"]["token"]["attention"] if data["s1.json"]["token"] else data["s1.json"]["word"]["attention"])
+    assert np.abs(shipped - r.attentions).max() <= hv.Q8_MAX_ERROR + 1e-3  # every word is one token here
+    assert out.stat().st_size < 1_000_000
+
+
+def test_png(tmp_path):
+    out = tmp_path / "v.png"
+    assert view.main(["--text", CAT, "--png", str(out), "--layer", "6", "--head", "12", "--query", "it"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
