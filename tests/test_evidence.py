@@ -139,6 +139,7 @@ def fake_measurement(layers=2, heads=3) -> dict:
                           "neighbours": rng.uniform(0, 1, (3, 3)).tolist()},
               "contribution": [{"layer_1based": i + 1, "cls_weight": 0.5, "cls_contribution": 0.1,
                                 "sep_weight": 0.02, "sep_contribution": 0.03} for i in range(layers)]}
+    facts["contribution"] = tables["contribution"]
     return {"facts": facts, "tables": tables}
 
 
@@ -152,7 +153,10 @@ def test_build_from_cache_renders_four_charts_and_facts(tmp_path, monkeypatch):
                                                                           "contribution") for f in ("spec.json", "default.svg")])
     svg = files["winograd-heads/default.svg"].decode()
     assert "chance 0.50" in svg and "0.58" in svg and "CC BY 4.0" in svg
-    assert json.loads(files["facts.json"])["winograd"]["null"]["p95"] == 0.58
+    facts = json.loads(files["facts.json"])
+    assert facts["winograd"]["null"]["p95"] == 0.58
+    assert facts["sinks"]["cls_busiest"]["layer_1based"] == 1 and facts["sinks"]["sep_weight_max"] == 0.02
+    assert facts["model"]["ffn_ratio"] == 4.0 and 0.6 < facts["model"]["ffn_share"] < 0.7
     assert files == evidence_build.build(Context(log=logs.append, cache_dir=tmp_path))  # deterministic
 
 
