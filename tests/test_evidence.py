@@ -168,3 +168,46 @@ def test_cache_key_covers_code_data_and_settings():
     assert {"evidence.py", "analysis.py", "winograd.py"} <= names
     assert set(evidence_build.FILES) == {"data/wsc285/WSCollection.xml", "build_scripts/sentences.toml",
                                          "build_scripts/evidence.toml"}
+
+
+class FakeRunner:
+    """Embeddings that move linearly with each head's gate: removing head i adds -W[i]. Heads with
+    a larger W[i] matter more, so the importance order is known."""
+
+    def __init__(self, layers=2, heads=4, m=6, n=40):
+        from types import SimpleNamespace
+
+        rng = np.random.default_rng(0)
+        self.encoder = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=layers, num_attention_heads=heads))
+        self.w = rng.normal(size=(layers * heads, m)) * np.geomspace(0.01, 1.0, layers * heads)[:, None]
+        self.base = rng.normal(size=(n, m)) + 3.0
+        self.calls = []
+
+    def embeddings(self, texts, gates=None):
+        cfg = self.encoder.config
+        gates = np.ones((1, cfg.num_hidden_layers, cfg.num_attention_heads)) if gates is None else np.asarray(gates)
+        self.calls.append(len(gates))
+        idx = np.array([int(t) for t in texts])
+        flat = gates.reshape(len(gates), -1)
+        return self.base[idx][None] - ((1 - flat) @ self.w)[:, None, :]
+
+
+def test_pruning_orders_by_importance_and_beats_random_orders():
+    runner = FakeRunner()
+    texts = [str(i) for i in range(40)]
+    pairs = list(np.repeat(np.arange(20), 2))  # pair p: sentences 2p, 2p+1
+    settings = {"importance_pairs_every": 2, "evaluation_pairs_every": 2, "random_orders": 3, "removal_step": 2,
+                "seed": 0, "neighbours": 3}
+    facts, tables = evidence.pruning(runner, texts, pairs, settings, log=lambda m: None)
+    heads = 8
+    assert facts["importance_sentences"] == 20 and facts["evaluation_sentences"] == 20  # even / odd pairs
+    # importance grows with |W[i]|, which grows with i
+    assert np.argsort(tables["importance"].ravel()).tolist() == np.argsort(np.linalg.norm(runner.w, axis=1)).tolist()
+    assert facts["most_important"] == {"layer_1based": 2, "head_1based": 4,
+                                       "importance": pytest.approx(tables["importance"].max())}
+    cos = tables["cosine"]  # [1 + random orders, steps]
+    assert tables["steps"] == [0, 2, 4, 6, 8] and cos.shape == (4, 5)
+    assert np.allclose(cos[:, 0], 1.0) and np.allclose(cos[:, -1], cos[0, -1])  # same start, same end
+    assert np.all(cos[0, 1:-1] >= cos[1:, 1:-1].mean(0))  # least important first keeps the embedding closer
+    assert facts["at"]["25"]["heads_removed"] == 2 and facts["at"]["50"]["heads_removed"] == 4
+    assert runner.calls == [heads + 1, 2 + 4 * 3]  # full + each head; full, none, and the inner steps once each
