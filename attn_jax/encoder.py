@@ -4,7 +4,8 @@
     [r] = enc.run(["The cat sat on the mat."])
     r.attentions                              # float32 [L, H, n, n], row = query, column = key
 
-All texts of one call go through the model as one padded, masked batch in one jit call.
+Up to 64 texts of one call go through the model as one padded, masked batch in one jit call;
+more are sorted by length and run in batches of 64 (each padded to its own length bucket).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .tokenize import Tokenized, load_tokenizer, pad_batch, tokenize
 
 __all__ = ["Encoder", "SentenceResult"]
 
+BATCH_SIZE = 64  # texts per forward pass: larger batches measured slower per text on a CPU
+
 
 @dataclass(frozen=True)
 class SentenceResult:
@@ -28,9 +31,9 @@ class SentenceResult:
     attentions: np.ndarray  # float32 [L, H, n, n], row = query, column = key
     hidden: np.ndarray  # float32 [n, M], last hidden state
     hidden_states: np.ndarray  # float32 [L+1, n, M]: embeddings, then each layer's output
-    q: np.ndarray  # float32 [L, n, H, D]
-    k: np.ndarray  # float32 [L, n, H, D]
-    v: np.ndarray  # float32 [L, n, H, D]
+    q: np.ndarray | None  # float32 [L, n, H, D] (None when run with qkv=False)
+    k: np.ndarray | None  # float32 [L, n, H, D]
+    v: np.ndarray | None  # float32 [L, n, H, D]
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -64,12 +67,31 @@ class Encoder:
         """Tokenize and validate (empty or over-long text raises AttnJaxError) without running the model."""
         return tokenize(self.tokenizer, list(texts), self.max_tokens)
 
-    def run(self, texts: list[str]) -> list[SentenceResult]:
-        """Encode all texts as one padded batch; return one unpadded result per text."""
+    def run(self, texts: list[str], *, qkv: bool = True, batch_size: int = BATCH_SIZE) -> list[SentenceResult]:
+        """Encode the texts; return one unpadded result per text, in input order.
+
+        Up to ``batch_size`` texts go through the model as one padded batch (one jit call); more
+        are sorted by length and cut into batches of ``batch_size``, so that each batch pads to
+        its own (short) bucket and its activations stay in cache. ``qkv=False`` skips the
+        per-layer Q, K, V (the results' ``q``, ``k``, ``v`` are None), which the forward pass
+        then neither stacks nor returns.
+        """
         items = self.tokenize(texts)
+        if len(items) <= batch_size:
+            return self._run_batch(items, qkv)
+        order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+        results: list[SentenceResult | None] = [None] * len(items)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            for i, r in zip(idx, self._run_batch([items[i] for i in idx], qkv)):
+                results[i] = r
+        return results
+
+    def _run_batch(self, items: list[Tokenized], qkv: bool) -> list[SentenceResult]:
         ids, mask = pad_batch(items)
-        out = encode(self.config, self.params, ids, mask)
-        att, hs, q, k, v = (np.asarray(a) for a in (out.attentions, out.hidden_states, out.q, out.k, out.v))
+        out = encode(self.config, self.params, ids, mask, qkv=qkv)
+        att, hs = np.asarray(out.attentions), np.asarray(out.hidden_states)
+        q, k, v = (np.asarray(a) for a in (out.q, out.k, out.v)) if qkv else (None, None, None)
         results = []
         for b, it in enumerate(items):
             n = len(it.ids)
@@ -79,9 +101,9 @@ class Encoder:
                     attentions=att[:, b, :, :n, :n],
                     hidden=hs[-1, b, :n],
                     hidden_states=hs[:, b, :n],
-                    q=q[:, b, :n],
-                    k=k[:, b, :n],
-                    v=v[:, b, :n],
+                    q=None if q is None else q[:, b, :n],
+                    k=None if k is None else k[:, b, :n],
+                    v=None if v is None else v[:, b, :n],
                 )
             )
         return results

@@ -210,9 +210,9 @@ class EncoderOutput(NamedTuple):
     hidden: jax.Array  # [B, T, M] last hidden state
     hidden_states: jax.Array  # [L+1, B, T, M]: embeddings, then each layer's output
     attentions: jax.Array  # [L, B, H, T, T] row = query, column = key
-    q: jax.Array  # [L, B, T, H, D]
-    k: jax.Array  # [L, B, T, H, D]
-    v: jax.Array  # [L, B, T, H, D]
+    q: jax.Array | None  # [L, B, T, H, D] (None when run with qkv=False)
+    k: jax.Array | None  # [L, B, T, H, D]
+    v: jax.Array | None  # [L, B, T, H, D]
 
 
 def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float) -> jax.Array:
@@ -238,21 +238,24 @@ def encoder_layer(p: dict, x: jax.Array, mask: jax.Array, num_heads: int, eps: f
     return x, att
 
 
-@partial(jax.jit, static_argnames=("num_heads", "eps"))
-def _encode(params, input_ids, attention_mask, num_heads, eps):
+@partial(jax.jit, static_argnames=("num_heads", "eps", "qkv"))
+def _encode(params, input_ids, attention_mask, num_heads, eps, qkv=True):
     x = embed(params["embeddings"], input_ids, eps)
     mask = attention_mask.astype(jnp.bool_)[:, None, None, :]  # [B, 1, 1, T]: pad keys masked
 
     def step(x, layer_params):
         x, att = encoder_layer(layer_params, x, mask, num_heads, eps)
-        return x, (x, att.weights, att.q, att.k, att.v)
+        return x, (x, att.weights, *((att.q, att.k, att.v) if qkv else (None, None, None)))
 
     last, (states, weights, q, k, v) = jax.lax.scan(step, x, params["layers"])
     return EncoderOutput(last, jnp.concatenate([x[None], states]), weights, q, k, v)
 
 
-def encode(cfg: BertConfig, params: dict, input_ids, attention_mask) -> EncoderOutput:
+def encode(cfg: BertConfig, params: dict, input_ids, attention_mask, *, qkv: bool = True) -> EncoderOutput:
     """Run the encoder on token ids ``[B, T]`` with attention_mask ``[B, T]`` (1/True = real token).
+
+    ``qkv=False`` leaves out the per-layer Q, K, V (``None`` in the output): less to store and
+    copy when only attention and hidden states are wanted.
 
     Padding keys get exactly zero attention, so a padded sentence's real rows equal its
     unpadded result. One compile per distinct ``[B, T]`` shape; see :mod:`attn_jax.tokenize`
@@ -266,4 +269,4 @@ def encode(cfg: BertConfig, params: dict, input_ids, attention_mask) -> EncoderO
     attention_mask = jnp.asarray(attention_mask)
     if attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask must be [B, T] = {tuple(input_ids.shape)}; got {tuple(attention_mask.shape)}")
-    return _encode(params, input_ids, attention_mask, cfg.num_attention_heads, cfg.layer_norm_eps)
+    return _encode(params, input_ids, attention_mask, cfg.num_attention_heads, cfg.layer_norm_eps, qkv)

@@ -16,9 +16,11 @@ from .errors import AttnJaxError
 
 __all__ = ["Tokenized", "load_tokenizer", "tokenize", "bucket", "pad_batch", "LENGTH_BUCKETS"]
 
-# Padded lengths T. Sentences are padded up to the next bucket so that a handful of compiled
-# shapes serve every input (one compile per bucket, not per sentence).
-LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512)
+# Padded lengths T. Sentences are padded up to the next bucket so that a few compiled shapes
+# serve every input (one compile per bucket, not per sentence): steps of 8 up to 64 tokens, then
+# at most a quarter more than needed. The encoder's cost grows with T (T^2 for attention), so a
+# 17-token sentence padded to 24 costs about half what it does padded to 32.
+LENGTH_BUCKETS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512)
 
 
 @dataclass(frozen=True)

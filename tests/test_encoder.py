@@ -43,12 +43,14 @@ def test_hugging_face_padded_batch(encoder):
 
 
 def test_padding_bucket_does_not_change_results(encoder, results):
-    # The same sentence alone (bucket 16, batch 1) and inside a batch padded to 32 tokens.
-    long = "A much longer sentence that needs more than sixteen word pieces so the batch pads to thirty two."
+    # The same sentence alone (bucket 16, batch 1) and inside a batch padded to 24 tokens.
+    long = "A much longer sentence that needs more than sixteen word pieces to be encoded."
     alone = encoder.run([SENTENCES[0]])[0]
     together = encoder.run([long, SENTENCES[0], SENTENCES[1]])[1]
-    assert pad_batch(encoder.tokenize([long, SENTENCES[0]]))[0].shape[1] == 32
-    np.testing.assert_allclose(together.attentions, alone.attentions, atol=1e-6)
+    assert pad_batch(encoder.tokenize([SENTENCES[0]]))[0].shape[1] == 16
+    assert pad_batch(encoder.tokenize([long, SENTENCES[0]]))[0].shape[1] == 24
+    # float32 rounding of differently shaped matmuls only (a padding leak moves weights by 1e-2 and more)
+    np.testing.assert_allclose(together.attentions, alone.attentions, atol=5e-6)
     np.testing.assert_allclose(together.hidden, alone.hidden, atol=1e-5)
 
 
@@ -69,6 +71,25 @@ def test_no_recompile_per_sentence(encoder):
 
     encoder.run(["One short sentence.", "Another one."])
     before = _encode._cache_size()
-    encoder.run(["A third sentence of similar size.", "And a fourth."])
+    encoder.run(["A third sentence.", "And a fourth."])
     encoder.run(["Five."])
     assert _encode._cache_size() <= before + 1  # batch of 1 is one new bucket at most
+
+
+def test_without_qkv_same_attention_and_hidden(encoder, results):
+    lean = encoder.run(SENTENCES, qkv=False)
+    for full, r in zip(results, lean):
+        assert r.q is None and r.k is None and r.v is None
+        np.testing.assert_array_equal(r.attentions, full.attentions)
+        np.testing.assert_array_equal(r.hidden_states, full.hidden_states)
+
+
+def test_many_texts_in_sorted_batches_keep_order_and_results(encoder):
+    # More texts than one batch: sorted by length, run in batches of 4, returned in input order.
+    texts = [SENTENCES[i % len(SENTENCES)] + " " + "very " * (i % 5) for i in range(11)]
+    one = encoder.run(texts, batch_size=16)
+    batched = encoder.run(texts, batch_size=4)
+    for a, b in zip(one, batched):
+        assert a.tokenized.text == b.tokenized.text
+        np.testing.assert_allclose(b.attentions, a.attentions, atol=5e-6)
+        np.testing.assert_allclose(b.hidden, a.hidden, atol=1e-5)
