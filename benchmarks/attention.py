@@ -107,6 +107,7 @@ class Contender:
         self.impl, self.call, self.flops, self.peak_bytes = impl, call, flop, peak_bytes
         self.compile_s, self.note = compile_s, note
         self.times: list[float] = []
+        self.cpu_times: list[float] = []  # this process's CPU seconds (all threads) per timed call
 
     def warm_up(self):
         """The first call; a NumPy contender's peak memory is traced here (tracemalloc)."""
@@ -168,7 +169,9 @@ def make_contenders(b, n, long_only=False):
 
 def interleaved(contenders, max_rounds, round_budget_s):
     """One warm-up call each, then rounds of one call each, as many as fit ``round_budget_s``
-    (at least one, at most ``max_rounds``). Records every round's seconds on the contenders.
+    (at least one, at most ``max_rounds``). Records every round's seconds on the contenders,
+    wall clock (``times``) and this process's CPU time (``cpu_times``: the work done, which other
+    processes on a shared machine disturb far less than the wall clock).
 
     A warm-up call of ``SLOW_CALL_S`` or more also counts as a measurement: the program is
     compiled ahead of time and such a call's buffers are fresh on every call anyway, so its
@@ -176,19 +179,21 @@ def interleaved(contenders, max_rounds, round_budget_s):
     """
     warm = 0.0
     for c in contenders:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         c.warm_up()
         first = time.perf_counter() - t0
         warm += first
         if first >= SLOW_CALL_S:
             c.times.append(first)
+            c.cpu_times.append(time.process_time() - cpu0)
     rounds = max(1, min(max_rounds, int(round_budget_s / max(warm, 1e-9))))
     for r in range(rounds):
         order = contenders if r % 2 == 0 else contenders[::-1]  # no contender always goes first
         for c in order:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             c.call()
             c.times.append(time.perf_counter() - t0)
+            c.cpu_times.append(time.process_time() - cpu0)
     return rounds
 
 

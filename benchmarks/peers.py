@@ -5,6 +5,8 @@ transformers, pinned there, plus this project); the project's own ``.venv`` neve
 Every pair below is measured in the same rounds, alternating which library goes first (medians of
 interleaved rounds after one warm-up call each, as in :mod:`benchmarks.attention`), so a slow spell
 of a shared machine hits both alike: the ratios are the result, the seconds only context.
+Each call's CPU time (this process, all threads) is recorded too: on a machine shared with other
+work it tracks the work done far more steadily than the wall clock (``ratio_cpu``).
 
 - ``attention`` (``fast``): q, k, v ``[B, N, H, D]`` float32, B=8 H=12 D=64, N = 512 .. 4096:
   ``multi_head_attention(..., return_weights=False)`` against
@@ -13,8 +15,10 @@ of a shared machine hits both alike: the ratios are the result, the seconds only
   against PyTorch eager attention as transformers computes it (``softmax(q k^T * scale) v``).
   Skipped (reason recorded) where it would need more than half the memory available now.
 - ``encoder``: batches of 1, 32 and 256 sentences, text in, every layer's attention out:
-  ``Encoder.run`` against transformers' ``BertModel`` (eager attention, ``output_attentions=True``,
-  its fast tokenizer with ``padding="longest"``), the same model files, offline.
+  ``Encoder.run(texts, qkv=False)`` (per-sentence attention of every layer and hidden states,
+  unpadded NumPy arrays) against transformers' ``BertModel`` (eager attention,
+  ``output_attentions=True``, its fast tokenizer with ``padding="longest"``), the same model
+  files, offline.
 - ``matmul``: ``jnp.dot`` and ``torch.mm`` on 2048 x 2048 float32, the machines' practical ceiling.
 
 Exactness is checked in the same run: attention outputs (and weights) of both libraries against a
@@ -28,10 +32,13 @@ Writes ``benchmarks/results/peers-<backend>.json``::
                torch_threads, torch_cpu_capability, omp_wait_policy, settings, quick, total_s
     matmul     {n, jax: {median_s, times_s, gflops}, torch: {...}}
     attention  [{work: "fast"|"weights", B, N, H, D, dtype, ratio (attn_jax / torch seconds),
-                 attn_jax: {median_s, times_s, gflops, frac_matmul, max_err[, weights_max_err]},
+                 ratio_cpu (the same for CPU seconds),
+                 attn_jax: {median_s, times_s, median_cpu_s, cpu_times_s, gflops, frac_matmul,
+                            max_err[, weights_max_err]},
                  torch: {... same ..., impl}, exact: bool, skipped: null | reason}]
-    encoder    [{batch, padded_tokens: {attn_jax, torch}, ratio, exact, max_attention_diff,
-                 max_hidden_diff, attn_jax: {median_s, times_s, sentences_per_s, first_call_s},
+    encoder    [{batch, padded_tokens: {attn_jax, torch}, ratio, ratio_cpu, exact, max_attention_diff,
+                 max_hidden_diff, attn_jax: {median_s, times_s, median_cpu_s, cpu_times_s,
+                                             sentences_per_s, first_call_s},
                  torch: {...}}]
 
 ``--quick`` runs tiny sizes (for tests); ``--out`` moves the JSON.
@@ -75,7 +82,8 @@ def _torch():
 
 def _stats(c: Contender, flop=None, mm=None):
     med = statistics.median(c.times)
-    out = {"median_s": med, "times_s": c.times}
+    out = {"median_s": med, "times_s": c.times, "median_cpu_s": statistics.median(c.cpu_times),
+           "cpu_times_s": c.cpu_times}
     if flop:
         out["gflops"] = flop / med / 1e9
         if mm:
@@ -158,6 +166,7 @@ def bench_attention(work, b, n, mm, rounds, budget):
     row["attn_jax"] = {**_stats(ours, f, mm["jax"]["gflops"]), **err_ours}
     row["torch"] = {**_stats(theirs, f, mm["torch"]["gflops"]), **err_theirs, "impl": impl}
     row["ratio"] = row["attn_jax"]["median_s"] / row["torch"]["median_s"]
+    row["ratio_cpu"] = row["attn_jax"]["median_cpu_s"] / row["torch"]["median_cpu_s"]
     row["exact"] = all(e <= ATTENTION_TOL for e in (*err_ours.values(), *err_theirs.values()))
     return row
 
@@ -185,7 +194,7 @@ def bench_encoder(batches, rounds, budget):
     for n in batches:
         texts = encoder_texts(n)
         t0 = time.perf_counter()
-        ours = enc.run(texts)
+        ours = enc.run(texts, qkv=False)
         first = time.perf_counter() - t0
         batch, theirs = hf(texts)
         att = torch.stack(theirs.attentions, 1).numpy()  # [B, L, H, T, T]
@@ -193,7 +202,8 @@ def bench_encoder(batches, rounds, budget):
         d_att = max(float(np.abs(r.attentions - att[i, :, :, :len(r.tokens), :len(r.tokens)]).max())
                     for i, r in enumerate(ours))
         d_hid = max(float(np.abs(r.hidden - hid[i, :len(r.tokens)]).max()) for i, r in enumerate(ours))
-        pair = [Contender("attn_jax", lambda: enc.run(texts), 0, 0), Contender("torch", lambda: hf(texts), 0, 0)]
+        pair = [Contender("attn_jax", lambda: enc.run(texts, qkv=False), 0, 0),
+                Contender("torch", lambda: hf(texts), 0, 0)]
         interleaved(pair, rounds, budget)
         stats = {c.impl: {**_stats(c), "sentences_per_s": n / statistics.median(c.times)} for c in pair}
         stats["attn_jax"]["first_call_s"] = first
@@ -202,6 +212,7 @@ def bench_encoder(batches, rounds, budget):
             "padded_tokens": {"attn_jax": int(pad_batch(enc.tokenize(texts))[0].shape[1]),
                               "torch": int(batch["input_ids"].shape[1])},
             "ratio": stats["attn_jax"]["median_s"] / stats["torch"]["median_s"],
+            "ratio_cpu": stats["attn_jax"]["median_cpu_s"] / stats["torch"]["median_cpu_s"],
             "max_attention_diff": d_att,
             "max_hidden_diff": d_hid,
             "exact": d_att <= ATTENTION_TOL and d_hid <= HIDDEN_TOL,
@@ -214,11 +225,13 @@ def table(results) -> str:
     h, mm = results["header"], results["matmul"]
     lines = [
         f"{h['device_kind']}, {h['cpu_count']} CPUs; jax {h['versions']['jax']}, torch {h['versions']['torch']} "
-        f"({h['torch_threads']} threads, {h['torch_cpu_capability']}, OMP_WAIT_POLICY {h['omp_wait_policy']}), transformers {h['versions']['transformers']}",
+        f"({h['torch_threads']} threads, {h['torch_cpu_capability']}, OMP_WAIT_POLICY {h['omp_wait_policy']}), "
+        f"transformers {h['versions']['transformers']}",
         f"matmul {mm['n']}x{mm['n']} float32: jnp.dot {mm['jax']['gflops']:.0f} GFLOP/s, "
         f"torch.mm {mm['torch']['gflops']:.0f} GFLOP/s",
-        "ratio = attn_jax time / PyTorch time (below 1: attn_jax faster); medians of interleaved rounds",
-        f"{'work':<30} {'attn_jax':>10} {'PyTorch':>10} {'ratio':>6} {'of mm':>11} {'max err':>17} exact",
+        "ratio = attn_jax time / PyTorch time (below 1: attn_jax faster), wall clock and CPU seconds; "
+        "medians of interleaved rounds",
+        f"{'work':<30} {'attn_jax':>10} {'PyTorch':>10} {'ratio':>6} {'cpu':>5} {'of mm':>11} {'max err':>17} exact",
     ]
     for r in results["attention"]:
         what = f"attention {r['work']} B={r['B']} N={r['N']}"
@@ -228,7 +241,7 @@ def table(results) -> str:
         a, t = r["attn_jax"], r["torch"]
         lines.append(
             f"{what:<30} {a['median_s'] * 1e3:>8.0f}ms {t['median_s'] * 1e3:>8.0f}ms {r['ratio']:>6.2f} "
-            f"{a['frac_matmul']:>5.0%}/{t['frac_matmul']:<5.0%} {a['max_err']:>8.1e}/{t['max_err']:<8.1e} "
+            f"{r['ratio_cpu']:>5.2f} {a['frac_matmul']:>5.0%}/{t['frac_matmul']:<5.0%} {a['max_err']:>8.1e}/{t['max_err']:<8.1e} "
             f"{'yes' if r['exact'] else 'NO'}"
         )
     for r in results["encoder"]:
@@ -236,7 +249,7 @@ def table(results) -> str:
         a, t = r["attn_jax"], r["torch"]
         lines.append(
             f"{what:<30} {a['median_s'] * 1e3:>8.1f}ms {t['median_s'] * 1e3:>8.1f}ms {r['ratio']:>6.2f} "
-            f"{a['sentences_per_s']:>5.0f}/{t['sentences_per_s']:<5.0f} {r['max_attention_diff']:>8.1e}/"
+            f"{r['ratio_cpu']:>5.2f} {a['sentences_per_s']:>5.0f}/{t['sentences_per_s']:<5.0f} {r['max_attention_diff']:>8.1e}/"
             f"{r['max_hidden_diff']:<8.1e} {'yes' if r['exact'] else 'NO'}"
         )
     lines.append("of mm: GFLOP/s over the same library's matmul (encoder: sentences/s); max err: vs float64 "

@@ -38,17 +38,17 @@ def test_table_shows_every_row_and_flags_inexact():
                    "torch_threads": 2, "torch_cpu_capability": "AVX2", "omp_wait_policy": "PASSIVE"},
         "matmul": {"n": 2048, "jax": {"gflops": 90.0}, "torch": {"gflops": 60.0}},
         "attention": [
-            {"work": "fast", "B": 8, "N": 1024, "skipped": None, "ratio": 0.8, "exact": True,
+            {"work": "fast", "B": 8, "N": 1024, "skipped": None, "ratio": 0.8, "ratio_cpu": 0.9, "exact": True,
              "attn_jax": _side(0.4, 60), "torch": _side(0.5, 50)},
             {"work": "weights", "B": 8, "N": 4096, "skipped": "needs about 18.0 GiB"},
         ],
-        "encoder": [{"batch": 32, "padded_tokens": {"attn_jax": 24, "torch": 19}, "ratio": 1.5, "exact": False,
+        "encoder": [{"batch": 32, "padded_tokens": {"attn_jax": 24, "torch": 19}, "ratio": 1.5, "ratio_cpu": 1.2, "exact": False,
                      "max_attention_diff": 3e-5, "max_hidden_diff": 1e-6,
                      "attn_jax": _side(0.06), "torch": _side(0.04)}],
     }
     text = peers.table(results)
     assert "jnp.dot 90 GFLOP/s, torch.mm 60 GFLOP/s" in text
-    assert "attention fast B=8 N=1024" in text and "0.80" in text
+    assert "attention fast B=8 N=1024" in text and "0.80  0.90" in text
     assert "skipped: needs about 18.0 GiB" in text
     enc = next(line for line in text.splitlines() if line.startswith("encoder 32"))
-    assert "1.50" in enc and enc.endswith("NO")
+    assert "1.50  1.20" in enc and enc.endswith("NO")
