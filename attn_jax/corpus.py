@@ -66,15 +66,38 @@ def mean_pool(hidden: jax.Array, mask: jax.Array) -> jax.Array:
     return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
 
 
-@partial(jax.jit, static_argnames=("num_heads", "eps"))
-def _embeddings(params, input_ids, attention_mask, gates, num_heads, eps):
-    """Gated forward pass to pooled embeddings for each gate setting: gates ``[G, L, H]`` -> ``[G, B, M]``."""
+@partial(jax.jit, static_argnames=("num_heads", "eps", "reuse_prefix"))
+def _embeddings(params, input_ids, attention_mask, gates, num_heads, eps, reuse_prefix=False):
+    """Gated forward pass to pooled embeddings for each gate setting: gates ``[G, L, H]`` -> ``[G, B, M]``.
+
+    With ``reuse_prefix``, the ungated model runs once and each setting starts from its output at
+    the first layer with a gate other than 1 (the layers before it compute exactly what the
+    ungated model computes): removing one head of layer l reruns only layers l .. L-1.
+    """
     mask = attention_mask.astype(jnp.bool_)[:, None, None, :]
+    x0 = embed(params["embeddings"], input_ids, eps)
+    num_layers = gates.shape[1]
+
+    def layer(lp, x):
+        return encoder_layer(lp, x, mask, num_heads, eps)[0]
+
+    if reuse_prefix:
+        _, states = jax.lax.scan(lambda x, lp: (layer(lp, x),) * 2, x0, params["layers"])
+        inputs = jnp.concatenate([x0[None], states])  # [L+1, B, T, M]: the input of layer i at i
 
     def one(g):
         p = gate_heads(params, g)
-        x = embed(p["embeddings"], input_ids, eps)
-        x, _ = jax.lax.scan(lambda x, lp: (encoder_layer(lp, x, mask, num_heads, eps)[0], None), x, p["layers"])
+        if not reuse_prefix:
+            x, _ = jax.lax.scan(lambda x, lp: (layer(lp, x), None), x0, p["layers"])
+            return mean_pool(x, attention_mask)
+        changed = jnp.any(g != 1.0, axis=1)  # [L]
+        start = jnp.where(changed.any(), jnp.argmax(changed), num_layers)
+
+        def step(x, item):
+            i, lp = item
+            return jax.lax.cond(i >= start, lambda x: layer(lp, x), lambda x: x, x), None  # skip before start
+
+        x, _ = jax.lax.scan(step, inputs[start], (jnp.arange(num_layers), p["layers"]))
         return mean_pool(x, attention_mask)
 
     return jax.lax.map(one, gates)
@@ -127,10 +150,12 @@ class CorpusRunner:
                                         v=v[:, row, :n])  # fmt: skip
         return out
 
-    def embeddings(self, texts: list[str], gates=None, batch_size: int = 16) -> np.ndarray:
+    def embeddings(self, texts: list[str], gates=None, batch_size: int = 16, reuse_prefix: bool = False) -> np.ndarray:
         """Sentence embeddings with heads gated: gates ``[G, L, H]`` (default: one setting, all 1)
         -> float32 ``[G, N, M]`` in input order. Settings run :data:`GATE_CHUNK` at a time; small
-        batches keep the padding of each batch short."""
+        batches keep the padding of each batch short. ``reuse_prefix`` skips recomputing the
+        layers before each setting's first gated layer (a saving when most settings gate late
+        layers, e.g. one head at a time; a cost of one ungated pass per chunk otherwise)."""
         cfg = self.encoder.config
         shape = (cfg.num_hidden_layers, cfg.num_attention_heads)
         gates = np.ones((1, *shape), np.float32) if gates is None else np.asarray(gates, np.float32)
@@ -145,6 +170,7 @@ class CorpusRunner:
         out = np.zeros((len(padded), len(items), cfg.hidden_size), np.float32)
         for idx, ids, mask in self.batches(items, batch_size):
             for c, chunk in enumerate(chunks):
-                emb = _embeddings(self.params, ids, mask, chunk, cfg.num_attention_heads, cfg.layer_norm_eps)
+                emb = _embeddings(self.params, ids, mask, chunk, cfg.num_attention_heads, cfg.layer_norm_eps,
+                                  reuse_prefix)
                 out[c * GATE_CHUNK : (c + 1) * GATE_CHUNK, idx] = np.asarray(emb)[:, : len(idx)]
         return out[:g]

@@ -193,7 +193,7 @@ def pruning(runner, texts: list[str], pairs: list[int], settings: dict, log=prin
     gates = np.ones((total + 1, total), np.float32)
     gates[np.arange(1, total + 1), np.arange(total)] = 0.0  # row 0: full model; row 1 + i: head i removed
     log(f"importance: {total} heads removed one at a time, {len(imp_set)} sentences")
-    emb = runner.embeddings(imp_set, gates.reshape(-1, layers, heads))
+    emb = runner.embeddings(imp_set, gates.reshape(-1, layers, heads), reuse_prefix=True)
     importance = A.ablation_importance(emb[0], emb[1:])  # [72]
     rng = np.random.default_rng(settings["seed"])
     orders = [np.argsort(importance, kind="stable")] + [rng.permutation(total) for _ in range(settings["random_orders"])]

@@ -76,6 +76,15 @@ def test_embeddings_are_mean_pooled_unit_vectors_and_gates_act(encoder, runner):
         runner.embeddings(TEXTS, np.ones((6, 12)))
 
 
+def test_reusing_the_ungated_prefix_gives_the_same_embeddings(runner):
+    gates = np.ones((5, 6, 12), np.float32)
+    gates[1, 0, 3] = 0.0  # first layer: nothing to reuse
+    gates[2, 4, 7] = 0.0  # layer 5: layers 1-4 reused
+    gates[3, 5, :] = 0.5  # last layer only
+    emb = runner.embeddings(TEXTS, gates)  # gates[0] and gates[4]: nothing gated, all reused
+    np.testing.assert_allclose(runner.embeddings(TEXTS, gates, reuse_prefix=True), emb, atol=1e-6)
+
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np

@@ -183,7 +183,7 @@ class FakeRunner:
         self.base = rng.normal(size=(n, m)) + 3.0
         self.calls = []
 
-    def embeddings(self, texts, gates=None):
+    def embeddings(self, texts, gates=None, reuse_prefix=False):
         cfg = self.encoder.config
         gates = np.ones((1, cfg.num_hidden_layers, cfg.num_attention_heads)) if gates is None else np.asarray(gates)
         self.calls.append(len(gates))
