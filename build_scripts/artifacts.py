@@ -231,11 +231,15 @@ def equivalent(old: bytes, new: bytes) -> bool:
     text between numbers must be identical, integers (indices, counts, ids) must be identical, and
     each decimal number may differ from its counterpart by one unit of the coarser of the two last
     written digits. The channels of an SVG colour ``rgb(r, g, b)`` are such rounded numbers too
-    (a colour scale applied to a weight), so they may differ by one. Anything else (a different head
-    chosen, a changed label) is a real change.
+    (a colour scale applied to a weight), so they may differ by one. Weights quantised to 8 bits
+    (``"q8": "<base64>"``, see ``build_scripts.headview.quantise``) are such rounded numbers too:
+    each byte may differ by one step. Anything else (a different head chosen, a changed label) is a
+    real change.
     """
     if old == new:
         return True
+    if _Q8.search(old) and _Q8.search(new):
+        return _equivalent_q8(old, new)
     try:
         a, b = _NUMBER.split(old.decode("utf-8")), _NUMBER.split(new.decode("utf-8"))
     except UnicodeDecodeError:
@@ -248,6 +252,23 @@ def equivalent(old: bytes, new: bytes) -> bool:
         if i % 2 == 0:  # text between numbers
             return False
         if not _close(x, y, _in_rgb(a, i)):
+            return False
+    return True
+
+
+_Q8 = re.compile(rb'"q8":"([A-Za-z0-9+/=]*)"')
+
+
+def _equivalent_q8(old: bytes, new: bytes) -> bool:
+    """:func:`equivalent` for files holding 8-bit weights: the rest as usual, each byte within one."""
+    import base64
+
+    a, b = _Q8.split(old), _Q8.split(new)  # text, base64, text, base64, ..., text
+    if len(a) != len(b) or not equivalent(b"\0".join(a[0::2]), b"\0".join(b[0::2])):
+        return False
+    for x, y in zip(a[1::2], b[1::2]):
+        bx, by = base64.b64decode(x), base64.b64decode(y)
+        if len(bx) != len(by) or any(abs(p - q) > 1 for p, q in zip(bx, by)):
             return False
     return True
 

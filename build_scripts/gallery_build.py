@@ -8,7 +8,7 @@ disables its WordPiece switch).
 
 Files: ``<id>.json`` per sentence (the head view's payload, weights quantised to 8 bits, see
 :func:`build_scripts.headview.quantise`; loaded only when a reader picks the sentence) and
-``index.json``: the picker's groups, every sentence's id, title and text, ``files`` (id -> file
+``index.json``: the picker's groups, every sentence's id and title, ``files`` (id -> file
 name) and what was left out.
 The article's own examples stay in the head view's group; the widget lists them first.
 
@@ -73,7 +73,7 @@ def build(ctx) -> dict[str, bytes]:
         for (s, _), sid in zip(halves[p], pair):
             names[sid] = f"{sid}.json"
             files[names[sid]] = pair[sid]
-            entries.append({"id": sid, "title": _title(s), "text": s.text})
+            entries.append({"id": sid, "title": _title(s)})  # the title is the text, pronoun in brackets
             paired.append(sid)
     files["index.json"] = dumps({
         "groups": [{"title": f"Winograd pairs ({len(paired) // 2} pairs; one word changes what the pronoun means)",

@@ -14,7 +14,8 @@ import numpy as np
 
 from .headview import pattern_scores
 
-PRECISION = 3
+PRECISION = 3  # decimals of the scores
+MAP_PRECISION = 2  # decimals of the maps' weights: a colour cannot show the third, and the spec stays small
 CELL = 3  # px per word in a small map (whole pixels keep the SVG small)
 GAP = 8  # px between maps
 LEFT, TOP = 52, 18  # room for "layer 1" on the left and "head 1" on top
@@ -22,7 +23,8 @@ LEFT, TOP = 52, 18  # room for "layer 1" on the left and "head 1" on top
 
 def grid_rows(att: np.ndarray, special) -> list[dict]:
     """One row per (layer, head): 0-based ``layer``/``head``, ``n`` words, the map ``w`` flattened
-    row-major (query-major), and the head's ``cls`` and ``focus`` scores, all rounded."""
+    row-major (query-major, :data:`MAP_PRECISION` decimals), and the head's ``cls`` and ``focus``
+    scores (:data:`PRECISION` decimals)."""
     scores = pattern_scores(att, special)
     scores = {"cls": scores["[CLS] sink"], "focus": scores["focused"]}
     n = att.shape[-1]
@@ -30,7 +32,7 @@ def grid_rows(att: np.ndarray, special) -> list[dict]:
     for layer in range(att.shape[0]):
         for head in range(att.shape[1]):
             rows.append({"layer": layer, "head": head, "n": n,
-                         "w": (np.round(att[layer, head].astype(np.float64), PRECISION) + 0.0).reshape(-1).tolist(),
+                         "w": (np.round(att[layer, head].astype(np.float64), MAP_PRECISION) + 0.0).reshape(-1).tolist(),
                          "cls": round(float(scores["cls"][layer, head]), PRECISION),
                          "focus": round(float(scores["focus"][layer, head]), PRECISION)})  # fmt: skip
     return rows

@@ -1,8 +1,8 @@
 """Generated files of the head view (``docs/generated/head-view/``) and the facts the prose quotes.
 
 Files: ``<sentence id>.json`` (what the widget loads for a sentence; weights quantised to 8 bits), ``index.json`` (the sentence
-list and the default view), ``spec.json`` (the Vega spec that computes every view, with the default
-view's data), ``default.svg`` (the same view for readers without JavaScript) and ``facts.json`` (numbers
+list and the default view), ``spec.json`` (the Vega spec that computes every view; its data sets are
+empty, the widget routes each sentence's in), ``default.svg`` (the same view for readers without JavaScript) and ``facts.json`` (numbers
 quoted by the article, each computed here from the weights).
 """
 
@@ -114,7 +114,12 @@ def build(ctx) -> dict[str, bytes]:
     spec = hv.head_view_spec(hv.token_rows(level), hv.layer_rows(level["attention"], default["layer"]),
                              query=first["query"], heads=[default["head"]])
     ctx.log("rendering the fallback SVG")
-    files = {"spec.json": dumps(spec).encode(), "default.svg": stable_svg(spec, vega=True).encode()}
+    files = {"default.svg": stable_svg(spec, vega=True).encode()}
+    # the widget routes every sentence's data in itself: ship the spec without the default's
+    for d in spec["data"]:
+        if d["name"] in ("tokens", "att"):
+            d["values"] = []
+    files["spec.json"] = dumps(spec).encode()
     facts = _facts(enc, featured)
     cfg = encoder.config
     facts["model"] = {

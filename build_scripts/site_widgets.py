@@ -1,5 +1,9 @@
 """The HTML of the site's widgets and charts, for the shortcodes of ``site_markdown``.
 
+Fallback images sit in ``<noscript>`` with ``loading="lazy"``: Material's instant navigation
+parses a page without scripting, so its ``<noscript>`` images become real images; lazy, they are
+fetched only near the viewport, not all at once on every page view.
+
 Each function takes the page context (``site_markdown.PageContext``: ``load`` reads a generated
 JSON file or fails naming the page, ``base`` is the relative path to the site root) and returns the
 HTML that replaces one shortcode: the widget's root element with ``data-attn-widget``, its controls
@@ -33,7 +37,7 @@ def _head_view(ctx) -> str:
            f"to every word, thicker for more attention. {facts['default_readout']}")
     return head_view_html(index, facts["default_readout"], f"{base}{GENERATED}/head-view/",
                           gallery=f"{base}{GENERATED}/gallery/",
-                          fallback=f'<noscript><img src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
+                          fallback=f'<noscript><img loading="lazy" src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
 
 
 def head_view_html(index: dict, readout: str, src: str, gallery: str | None = None, fallback: str = "") -> str:
@@ -51,7 +55,8 @@ def head_view_html(index: dict, readout: str, src: str, gallery: str | None = No
     )
     gallery_attr = f' data-gallery="{html.escape(gallery)}"' if gallery else ""
     return f"""
-<div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{html.escape(src)}"{gallery_attr}>
+<div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{html.escape(src)}"{gallery_attr}
+ data-sentence="{html.escape(default["sentence"])}">
 <form class="attn-controls" hidden aria-label="Head view settings">
 <fieldset class="attn-sentence"><legend>Sentence</legend>
 <input type="search" name="filter" placeholder="Filter sentences" aria-label="Filter the sentences by words">
@@ -108,7 +113,7 @@ def _qkv_steps(ctx) -> str:
 </form>
 <div class="attn-chart" role="group" aria-roledescription="attention steps"
  aria-label="q times k, scaled, softmax and the weighted sum of v, for the chosen query token. The table below lists the numbers.">
-<noscript><img src="{base}{GENERATED}/qkv-steps/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+<noscript><img loading="lazy" src="{base}{GENERATED}/qkv-steps/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
 </div>
 <p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
 <details class="attn-numbers"><summary>Every token's numbers</summary>
@@ -139,7 +144,7 @@ def _head_grid(ctx) -> str:
 </form>
 <div class="attn-chart" tabindex="0" role="group" aria-roledescription="grid of attention maps"
  aria-label="{html.escape(alt)} Arrow keys move the selection; Enter shows the selected head in the head view.">
-<noscript><img src="{base}{GENERATED}/head-grid/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
+<noscript><img loading="lazy" src="{base}{GENERATED}/head-grid/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>
 </div>
 <p class="attn-readout" aria-live="polite">{html.escape(facts['default_readout'])}</p>
 <details class="attn-summary"><summary>In words: per layer, the head with the largest [CLS] share and the most focused head</summary>
@@ -165,7 +170,7 @@ def chart(ctx, args: str) -> str:
     return f"""
 <figure class="attn-widget attn-figure" data-attn-widget="{kind}" data-spec="{base}{GENERATED}/{name}/spec.json">
 <div class="attn-chart" tabindex="0">
-<noscript><img src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(caption)}" width="100%"></noscript>
+<noscript><img loading="lazy" src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(caption)}" width="100%"></noscript>
 </div>
 <figcaption>{html.escape(caption)}</figcaption>
 </figure>

@@ -142,7 +142,7 @@ def test_grid_rows_hold_every_map(grid):
     n = len(al.words)
     assert len(rows) == 72 and {(x["layer"], x["head"]) for x in rows} == {(l, h) for l in range(6) for h in range(12)}
     for x in rows[::7]:
-        np.testing.assert_allclose(np.reshape(x["w"], (n, n)), att[x["layer"], x["head"]], atol=5e-4)
+        np.testing.assert_allclose(np.reshape(x["w"], (n, n)), att[x["layer"], x["head"]], atol=0.5 * 10 ** -hg.MAP_PRECISION)
 
 
 def test_pattern_scores_on_synthetic_heads():

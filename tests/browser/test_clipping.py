@@ -1,7 +1,8 @@
 """Nothing cut off, at any width: every widget's drawn content (SVG text, lines and rectangles, a
 canvas) lies inside its widget box and inside the viewport, at 375, 768, 1280 and 1920 px, light
 and dark. Screenshots of every widget at 375 and 1280 px go to a folder printed by the test
-(``$ATTN_SHOTS`` or ``.cache/screenshots/<generator>/``) for a person to look at.
+(``$ATTN_SHOTS/<generator>/``, default pytest's temporary folder ``.../screenshots/<generator>/``)
+for a person to look at.
 """
 
 import os
@@ -12,7 +13,6 @@ import pytest
 from .test_site_pages import scroll_through
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parents[2]
 WIDTHS = (375, 768, 1280, 1920)
 SHOT_WIDTHS = (375, 1280)
 
@@ -47,8 +47,8 @@ OVERFLOW = """() => {
 }"""
 
 
-def shots_dir(generator: str) -> Path:
-    base = Path(os.environ["ATTN_SHOTS"]) if os.environ.get("ATTN_SHOTS") else ROOT / ".cache" / "screenshots"
+def shots_dir(tmp_path_factory, generator: str) -> Path:
+    base = Path(os.environ["ATTN_SHOTS"]) if os.environ.get("ATTN_SHOTS") else tmp_path_factory.getbasetemp() / "screenshots"
     out = base / generator
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -56,7 +56,7 @@ def shots_dir(generator: str) -> Path:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_widget_is_cut_off(browser, site, width, scheme):
+def test_no_widget_is_cut_off(browser, site, width, scheme, tmp_path_factory):
     context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme,
                                   device_scale_factor=1, is_mobile=width < 500, has_touch=width < 500)
     page = context.new_page()
@@ -70,7 +70,7 @@ def test_no_widget_is_cut_off(browser, site, width, scheme):
     page.wait_for_timeout(300)  # the head view re-lays out when its box has its final width
     problems = page.evaluate(OVERFLOW)
     if width in SHOT_WIDTHS:
-        folder = shots_dir(site["generator"])
+        folder = shots_dir(tmp_path_factory, site["generator"])
         for i, kind in enumerate(kinds):
             el = page.locator("[data-attn-widget]").nth(i)
             el.scroll_into_view_if_needed()

@@ -49,6 +49,7 @@ def test_phone_layout_two_columns_and_taps(browser, site):
 def test_gallery_filter_and_a_winograd_pair(watched, site):
     page = watched
     open_head_view(page, site)
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.galleryLoaded === 'true'")
     gallery = json.loads((site["dir"] / "generated" / "gallery" / "index.json").read_text())
     own = json.loads((site["dir"] / "generated" / "head-view" / "index.json").read_text())
     total = len(own["sentences"]) + len(gallery["sentences"])
@@ -63,7 +64,7 @@ def test_gallery_filter_and_a_winograd_pair(watched, site):
     shown = page.eval_on_selector_all(f"{WIDGET} select[name=sentence] option", "os => os.map(o => o.textContent)")
     others = [t for t in shown if t != page.eval_on_selector(f"{WIDGET} select[name=sentence]", "s => s.selectedOptions[0].textContent")]
     assert others and all("trophy" in t.lower() and "suitcase" in t.lower() for t in others)
-    sid = next(s["id"] for s in gallery["sentences"] if "trophy" in s["text"])
+    sid = next(s["id"] for s in gallery["sentences"] if "trophy" in s["title"])
     fetched = []
     page.on("request", lambda r: fetched.append(r.url))
     page.select_option(f"{WIDGET} select[name=sentence]", sid)

@@ -127,7 +127,10 @@ function mountAll() {
       for (const e of visible) { observer.unobserve(e.target); mount(e.target); }
     }, { rootMargin: "50px 0px" })
     : null;
-  for (const el of document.querySelectorAll("[data-attn-widget]")) {
+  const widgets = [...document.querySelectorAll("[data-attn-widget]")];
+  // the code of every kind on the page (a few KB each) starts loading now; data waits for the viewport
+  for (const kind of new Set(widgets.map((el) => el.dataset.attnWidget))) (MODULES[kind] || chartModule)().catch(() => {});
+  for (const el of widgets) {
     if (observer) observer.observe(el);
     else mount(el);
   }

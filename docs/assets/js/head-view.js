@@ -34,17 +34,17 @@ export function readout(links, queryLabel, top = 5) {
   }).join("\n");
 }
 
-/** Sentence picker: a search box that filters a grouped <select>. */
-function fillSentences(form, index, selected) {
+/** Sentence picker: a search box that filters a grouped <select>; returns render(). */
+function sentencePicker(form, index) {
   const select = form.elements.sentence;
-  const groups = index.groups || [{ title: "Sentences", sentences: index.sentences.map((s) => s.id) }];
-  const byId = new Map(index.sentences.map((s) => [s.id, s]));
-  const render = (needle) => {
-    const words = needle.toLowerCase().split(/\s+/).filter(Boolean);
+  const box = form.elements.filter;
+  const render = () => {
+    const words = (box ? box.value : "").toLowerCase().split(/\s+/).filter(Boolean);
     const match = (s) => words.every((w) => `${s.title} ${s.text || ""}`.toLowerCase().includes(w));
-    const current = select.value || selected;
+    const byId = new Map(index.sentences.map((s) => [s.id, s]));
+    const current = select.value;
     const children = [];
-    for (const g of groups) {
+    for (const g of index.groups) {
       const items = g.sentences.map((id) => byId.get(id)).filter((s) => s && (match(s) || s.id === current));
       if (!items.length) continue;
       const og = document.createElement("optgroup");
@@ -54,36 +54,37 @@ function fillSentences(form, index, selected) {
     }
     select.replaceChildren(...children);
     const count = form.querySelector(".attn-count");
-    if (count) {
-      const n = select.querySelectorAll("option").length;
-      count.textContent = `${n} of ${index.sentences.length} sentences`;
-    }
+    if (count) count.textContent = `${index.sentences.filter(match).length} of ${index.sentences.length} sentences`;
   };
-  render("");
-  const box = form.elements.filter;
-  if (box) box.addEventListener("input", () => render(box.value));
+  if (box) box.addEventListener("input", render);
+  return render;
 }
 
-/** The head view's own sentences first, then the gallery's groups (loaded only by the picker). */
-async function sentenceIndex(el) {
-  const own = await getJSON(el.dataset.src + "index.json");
+/** The head view's own sentences; the gallery's groups are added by addGallery. */
+function sentenceIndex(el, own) {
   const base = new URL(el.dataset.src, document.baseURI);
   const files = Object.fromEntries(own.sentences.map((s) => [s.id, new URL(`${s.id}.json`, base).href]));
-  const index = { ...own, files, groups: [{ title: "The article's examples", sentences: own.sentences.map((s) => s.id) }] };
-  if (el.dataset.gallery) {
-    const gbase = new URL(el.dataset.gallery, document.baseURI);
-    const gallery = await getJSON(new URL("index.json", gbase).href);
-    index.sentences = own.sentences.concat(gallery.sentences);
-    index.groups = index.groups.concat(gallery.groups);
-    for (const [id, name] of Object.entries(gallery.files)) files[id] = new URL(name, gbase).href;
-  }
-  return index;
+  return { ...own, files, groups: [{ title: "The article's examples", sentences: own.sentences.map((s) => s.id) }] };
+}
+
+/** Add the gallery (its index is fetched after the first drawing, off the critical path). */
+async function addGallery(el, index) {
+  if (!el.dataset.gallery) return false;
+  const gbase = new URL(el.dataset.gallery, document.baseURI);
+  const gallery = await getJSON(new URL("index.json", gbase).href);
+  index.sentences = index.sentences.concat(gallery.sentences);
+  index.groups = index.groups.concat(gallery.groups);
+  for (const [id, name] of Object.entries(gallery.files)) index.files[id] = new URL(name, gbase).href;
+  return true;
 }
 
 export async function mount(el) {
   const src = el.dataset.src;
-  const index = await sentenceIndex(el);
-  const spec = await getJSON(src + "spec.json");
+  // everything the first drawing needs, fetched at once (the default sentence is in the markup)
+  const first = el.dataset.sentence;
+  const [own, spec, firstPayload] = await Promise.all([
+    getJSON(src + "index.json"), getJSON(src + "spec.json"), first ? getJSON(`${src}${first}.json`) : null]);
+  const index = sentenceIndex(el, own);
   const form = el.querySelector(".attn-controls");
   const f = form.elements;
   const chartEl = el.querySelector(".attn-chart");
@@ -92,7 +93,7 @@ export async function mount(el) {
   const urlOf = (id) => index.files[id];
   const state = { sentence: d.sentence, level: "word", layer: d.layer, mode: "single", head: d.head,
     multi: d.multi_heads.slice() };
-  let payload = await getJSON(urlOf(state.sentence));
+  let payload = first === state.sentence ? firstPayload : await getJSON(urlOf(state.sentence));
 
   const { view } = await vegaEmbed(chartEl, spec, EMBED);
   el.attnView = view;
@@ -108,7 +109,8 @@ export async function mount(el) {
       `style="background:${index.palette[h]}"></span> ${h + 1}`;
     headsBox.appendChild(lab);
   }
-  fillSentences(form, index, state.sentence);
+  const pickerRender = sentencePicker(form, index);
+  pickerRender();
   form.hidden = false;
 
   const level = () => (state.level === "token" && payload.token) || payload.word;
@@ -238,4 +240,9 @@ export async function mount(el) {
   view.signal("query", payload.query);
   view.signal("cw", chartEl.clientWidth - 2);
   await render();
+  // the gallery joins the picker once the view is drawn
+  addGallery(el, index).then((added) => {
+    if (added) pickerRender();
+    el.dataset.galleryLoaded = String(added);
+  }).catch((err) => fail(el, err));
 }
