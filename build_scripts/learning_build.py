@@ -12,10 +12,28 @@ from . import learning
 from .artifacts import Group, chart_files, dumps, versions
 
 
+def _example(tf: dict) -> dict:
+    """The first shown held-out example written out: its pairs, the question and the answer."""
+    ex = tf["examples"][0]
+    tokens = ex["tokens"]
+    q = ex["query_position"]
+    return {"pairs": " ".join(f"{k}{v}" for k, v in zip(tokens[:q:2], tokens[1:q:2])),
+            "input": " ".join(tokens[:q]), "question": tokens[q], "answer": ex["answer"],
+            "key_position_1based": ex["key_position"] + 1, "answer_position_1based": ex["answer_position"] + 1}
+
+
+def _heads(tf: dict) -> dict:
+    """Per layer, the range of the final attention its heads put on the answer (the question's row)."""
+    final = tf["attention_on_answer"][-1]  # [L][H], averaged over held-out examples
+    return {f"layer{i + 1}": {"min": min(row), "max": max(row)} for i, row in enumerate(final)}
+
+
 def _facts(result: dict) -> dict:
     tf, gru = result["models"]["transformer"], result["models"]["gru"]
     best = tf["best_head"]
     return {
+        "example": _example(tf),
+        "heads_on_answer": _heads(tf),
         "task": result["task"],
         "chance": result["chance"],
         "checkpoints": len(tf["steps"]),

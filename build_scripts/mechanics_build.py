@@ -75,11 +75,27 @@ def build(ctx) -> dict[str, bytes]:
             "first_token_self": _r(masks["causal_weights"][0, 0]),
         },
     }
+    facts["wordpieces"] = _split_word(enc)
     ctx.log(f"layer {layer + 1}, head {head + 1}: '{role['query']}' -> '{role['expect']}' "
             f"{facts['scaling']['with']} with the scaling, {facts['scaling']['without']} without; "
             f"causal mask {facts['masks']['causal']}")
     return chart_files(mx.mask_chart(mx.mask_rows(tokens, masks), n), "masks/") | {
         "facts.json": dumps(facts).encode()}
+
+
+def _split_word(enc) -> dict:
+    """The first word of the config's sentences that the tokenizer splits into several WordPieces."""
+    from attn_jax.words import align_words
+
+    for s in enc.config.sentences:
+        result = enc.results[s.id]
+        al = align_words(result.tokenized)
+        for w, word in enumerate(al.words):
+            pieces = [t for t, tw in zip(result.tokens, al.token_word) if tw == w]
+            if len(pieces) > 1:
+                return {"word": word, "pieces": " ".join(pieces), "count": len(pieces),
+                        "sentence_tokens": len(result.tokens), "sentence_words": len(al.words)}
+    return {"word": "", "pieces": "", "count": 0, "sentence_tokens": 0, "sentence_words": 0}
 
 
 GROUPS = [Group("mechanics", module=__name__, build=build, files=[CONFIG_FILE], extra=model_extra)]
