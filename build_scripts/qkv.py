@@ -3,10 +3,11 @@
     raw = q · k        scaled = raw / sqrt(D)        weights = softmax(scaled)        out = Σ weights × v
 
 Pure functions: the encoder's per-layer Q/K/V (token level: every WordPiece, plus [CLS] and [SEP],
-has its own q, k and v) -> one JSON payload per (sentence, layer) holding all heads, -> the tidy
-tables of one view, -> an Altair chart with named data sets. The browser widget
-(``docs/assets/js/qkv-steps.js``) only *picks* numbers out of the payload with the same rules as
-:func:`view_tables` and :func:`readout`; it never computes a score.
+has its own q, k and v) -> one JSON payload per (sentence, layer) holding all heads, -> an Altair
+chart compiled to a Vega spec that picks one view (head, query token) out of a routed payload by
+its own transforms and signals (:func:`with_picking`). The browser widget
+(``docs/assets/js/qkv-steps.js``) only routes payloads in and reads back what the spec computed;
+the build does the same through vl-convert (:func:`evaluate`). Neither computes a score.
 
 Axis legend: L layers, H heads, T query tokens, S key tokens (T = S = n here), D head dim.
 Layers and heads are numbered from 1 in everything a reader sees and from 0 in arrays.
@@ -83,7 +84,16 @@ def layer_payload(sentence, result, layer: int, atol: float = 1e-4) -> dict:
     }  # fmt: skip
 
 
-# --- one view: the tidy tables the chart shows -----------------------------------------------------
+# --- one view: picked inside the Vega spec ---------------------------------------------------------
+#
+# The chart is drawn from five data sets (q, k, scores, v, out). The spec computes them itself from
+# one routed data set, ``layer`` (one row per head: that head's q, k, v, out, raw, scaled, weights
+# arrays), and the signals ``head``, ``query``, ``tokens``, ``layer_index`` and ``head_dim``: see
+# :func:`with_picking`. The widget (``docs/assets/js/qkv-steps.js``) only routes a layer's file into
+# it and reads back the readout signal and the ``scores`` rows for its table; the build reads the
+# same through vl-convert (:func:`evaluate`) for readers without JavaScript.
+
+DATASETS = ("q", "k", "scores", "v", "out")
 
 
 def row_key(index: int, label: str, query: bool = False) -> str:
@@ -93,46 +103,96 @@ def row_key(index: int, label: str, query: bool = False) -> str:
 
 LABEL_EXPR = "split(datum.value, '|')[1]"
 BOLD_EXPR = "length(split(datum.value, '|')) > 2 ? 'bold' : 'normal'"
+_KEY = "(datum.i < 10 ? '0' : '') + datum.i + '|' + tokens[datum.i] + (datum.i === query ? '|q' : '')"  # = row_key
+_HEAD = {"type": "filter", "expr": "datum.head === head"}
 
 
-def view_tables(payload: dict, head: int, query: int) -> dict[str, list[dict]]:
-    """The rows behind one view: data set name -> rows (the names the chart and the widget use).
+def _derived(name: str) -> list[dict]:
+    """The Vega transforms that pick data set ``name`` out of ``layer``."""
+    # Vega's formula writes into the routed tuples, which every pipeline shares: each one writes
+    # fields of its own (``q_pick``, ...) and never overwrites the routed arrays.
+    query_vector = lambda field, row, word: [  # noqa: E731
+        _HEAD, {"type": "formula", "as": f"{field}_pick", "expr": f"datum.{field}[query]"},
+        {"type": "flatten", "fields": [f"{field}_pick"], "index": "dim", "as": ["value"]},
+        {"type": "formula", "as": "row", "expr": row}, {"type": "formula", "as": "word", "expr": word},
+        {"type": "project", "fields": ["row", "word", "dim", "value"]}]
+    per_token = lambda field, extra: [  # noqa: E731
+        _HEAD, *([{"type": "formula", "as": "v_weights", "expr": "datum.weights[query]"}] if extra else []),
+        {"type": "flatten", "fields": [field] + (["v_weights"] if extra else []), "index": "i",
+         "as": ["vec"] + (["weight"] if extra else [])},
+        {"type": "flatten", "fields": ["vec"], "index": "dim", "as": ["value"]},
+        {"type": "formula", "as": "word", "expr": "tokens[datum.i]"}, {"type": "formula", "as": "row", "expr": _KEY},
+        {"type": "project", "fields": ["row", "word", "dim", "value"] + (["weight"] if extra else [])}]
+    if name == "q":
+        return query_vector("q", "'q|q (' + tokens[query] + ')'", "tokens[query]")
+    if name == "out":
+        n = "length(tokens)"
+        return query_vector("out", f"({n} < 10 ? '0' : '') + {n} + '|= output'", "'output'")
+    if name in ("k", "v"):
+        return per_token(name, extra=name == "v")
+    assert name == "scores", name
+    return [_HEAD] + [{"type": "formula", "as": f"{src}_pick", "expr": f"datum.{src}[query]"}
+                      for src in ("raw", "scaled", "weights")] + [
+        {"type": "flatten", "fields": ["raw_pick", "scaled_pick", "weights_pick"], "index": "index",
+         "as": ["raw", "scaled", "weight"]},
+        {"type": "formula", "as": "i", "expr": "datum.index"},
+        {"type": "formula", "as": "word", "expr": "tokens[datum.index]"},
+        {"type": "formula", "as": "query", "expr": "datum.index === query"},
+        {"type": "formula", "as": "row", "expr": _KEY},
+        {"type": "project", "fields": ["row", "word", "index", "query", "raw", "scaled", "weight"]}]
 
-    ``q`` and ``out``: one row per component of the query's vectors; ``k`` and ``v``: one row per
-    (token, component); ``scores``: one row per key token with its raw, scaled score and weight.
+
+READOUT = ("length(data('top')) ? 'Layer ' + (layer_index + 1) + ', head ' + (head + 1) + \", query '\" + tokens[query] + "
+           "\"': the largest weight goes to '\" + data('top')[0].word + \"': q · k = \" + format(data('top')[0].raw, '.3f') + "
+           "', ÷ √' + head_dim + ' = ' + format(data('top')[0].scaled, '.3f') + ', softmax = ' + "
+           "format(data('top')[0].weight, '.3f') + '.' : ''")
+
+
+def layer_rows(payload: dict) -> list[dict]:
+    """The ``layer`` data set of one (sentence, layer) payload: one row per head."""
+    return [{"head": h, **{f: payload[f][h] for f in ("q", "k", "v", "out", "raw", "scaled", "weights")}}
+            for h in range(len(payload["q"]))]
+
+
+def with_picking(vega: dict, payload: dict | None, head: int, query: int) -> dict:
+    """The compiled chart with its five data sets computed from ``layer`` (see the comment above).
+
+    ``payload``: the (sentence, layer) payload routed in (None: empty, the widget routes it).
     """
-    tokens = payload["tokens"]
-    n, keys = len(tokens), [row_key(i, t, i == query) for i, t in enumerate(tokens)]
-    weights = payload["weights"][head][query]
-    qrow = f"q|q ({tokens[query]})"  # the same "key|label" form as the token rows
-    tables = {
-        "q": [{"row": qrow, "word": tokens[query], "dim": d, "value": x}
-              for d, x in enumerate(payload["q"][head][query])],
-        "k": [{"row": keys[i], "word": tokens[i], "dim": d, "value": x}
-              for i in range(n) for d, x in enumerate(payload["k"][head][i])],
-        "scores": [{"row": keys[i], "word": tokens[i], "index": i, "query": i == query,
-                    "raw": payload["raw"][head][query][i], "scaled": payload["scaled"][head][query][i],
-                    "weight": weights[i]} for i in range(n)],
-        "v": [{"row": keys[i], "word": tokens[i], "dim": d, "value": x, "weight": weights[i]}
-              for i in range(n) for d, x in enumerate(payload["v"][head][i])],
-        "out": [{"row": row_key(n, "= output"), "word": "output", "dim": d, "value": x}
-                for d, x in enumerate(payload["out"][head][query])],
-    }  # fmt: skip
-    return tables
+    spec = dict(vega)
+    data = [d for d in spec["data"] if d["name"] not in DATASETS]
+    picked = [{"name": n, "source": "layer", "transform": _derived(n)} for n in DATASETS]
+    top = {"name": "top", "source": "scores", "transform": [
+        {"type": "window", "sort": {"field": ["weight", "index"], "order": ["descending", "ascending"]},
+         "ops": ["row_number"], "as": ["rank"]}, {"type": "filter", "expr": "datum.rank === 1"}]}
+    layer = {"name": "layer", "values": layer_rows(payload) if payload else []}
+    spec["data"] = [layer, *picked, top, *data]
+    spec["signals"] = [
+        {"name": "head", "value": head}, {"name": "query", "value": query},
+        {"name": "tokens", "value": payload["tokens"] if payload else []},
+        {"name": "layer_index", "value": payload["layer"] if payload else 0},
+        {"name": "head_dim", "value": payload["head_dim"] if payload else 0},
+        {"name": "readout", "update": READOUT},
+    ] + spec.get("signals", [])
+    return spec
 
 
-def readout(scores: list[dict], layer: int, head: int, head_dim: int) -> str:
-    """One sentence a screen reader can say: where the query's largest weight goes, and its steps."""
-    q = next(r for r in scores if r["query"])
-    top = max(scores, key=lambda r: (r["weight"], -r["index"]))
-    return (f"Layer {layer + 1}, head {head + 1}, query '{q['word']}': the largest weight goes to "
-            f"'{top['word']}': q · k = {top['raw']:.3f}, ÷ √{head_dim} = {top['scaled']:.3f}, "
-            f"softmax = {top['weight']:.3f}.")
+def evaluate(spec: dict) -> tuple[str, list[list]]:
+    """The readout and the table (``[word, raw, scaled, weight]`` per key token) that ``spec``
+    computes for its routed data, as vl-convert's Vega computes them (the widget shows the same)."""
+    import json
 
+    import vl_convert as vlc
 
-def table_rows(scores: list[dict]) -> list[list]:
-    """The readout table: ``[word, raw, scaled, weight]`` per key token, in sentence order."""
-    return [[r["word"], r["raw"], r["scaled"], r["weight"]] for r in scores]
+    probe = dict(spec)
+    probe["marks"] = [
+        {"type": "text", "name": "probe_readout", "encode": {"update": {"text": {"signal": "readout"}}}},
+        {"type": "text", "name": "probe_rows", "from": {"data": "scores"}, "sort": {"field": "datum.index"},
+         "encode": {"update": {"text": {"signal": "[datum.index, datum.word, datum.raw, datum.scaled, datum.weight]"}}}},
+    ]
+    items = {m.get("name"): m["items"] for m in vlc.vega_to_scenegraph(probe)["scenegraph"]["items"][0]["items"]}
+    rows = sorted(json.loads(it["text"]) if isinstance(it["text"], str) else it["text"] for it in items["probe_rows"])
+    return items["probe_readout"][0]["text"], [r[1:] for r in rows]
 
 
 # --- the chart ------------------------------------------------------------------------------------
@@ -177,13 +237,13 @@ def _bars(field: str, title: str, fmt: str, domain=None, labels: bool = False):
     return alt.layer(bars, right, left).properties(width=BAR_W, height=alt.Step(ROW_H))
 
 
-def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_domain: float,
-              narrow: bool = False) -> alt.VConcatChart:
+def qkv_chart(head_dim: int, qk_domain: float, v_domain: float, narrow: bool = False) -> alt.VConcatChart:
     """The five steps side by side, one row per key token (words on the y axis, in sentence order);
     ``narrow``: the same steps stacked two by two, for phones (see :data:`NARROW_BELOW`).
 
     ``qk_domain`` / ``v_domain``: the colour scales' half-range (fixed, so colours compare across
-    views). Data sets are named ``q``, ``k``, ``scores``, ``v``, ``out`` so the widget can swap them.
+    views). Data sets are named ``q``, ``k``, ``scores``, ``v``, ``out``; :func:`with_picking` makes
+    the compiled spec compute them.
     """
     q = _heat("q", qk_domain, f"1. q of the query and k of every token (D = {head_dim})", axis=False)
     k = _heat("k", qk_domain, legend="q, k component")
@@ -209,5 +269,5 @@ def qkv_chart(tables: dict[str, list[dict]], head_dim: int, qk_domain: float, v_
             .configure_view(stroke=None)
             .configure_title(fontSize=12, anchor="start", fontWeight="bold")
             .to_dict())
-    spec["datasets"] = tables  # named, so the widget can swap them
+    spec["datasets"] = {name: [] for name in DATASETS}  # computed in the compiled spec (with_picking)
     return alt.VConcatChart.from_dict(spec)

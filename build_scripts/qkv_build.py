@@ -2,9 +2,10 @@
 
 ``docs/generated/qkv-steps/``: ``<sentence>-layer-<1..L>.json`` (every number of one sentence and
 layer, all heads; the widget fetches one when it is chosen), ``index.json`` (sentences, files and
-the default view), ``spec.json`` (the chart compiled to Vega with the default view's data; ``spec-narrow.json`` the
-same steps stacked, for narrow screens),
-``default.svg`` (the same view for readers without JavaScript), ``facts.json``.
+the default view), ``spec.json`` (the chart compiled to Vega; it picks a view out of the layer file
+the widget routes in, see :func:`build_scripts.qkv.with_picking`; ``spec-narrow.json``: the same
+steps stacked, for narrow screens), ``default.svg`` (the default view for readers without
+JavaScript), ``facts.json`` (the default view's readout and table, as the spec computes them).
 
 The sentences are those of ``[roles.qkv-steps]`` in ``sentences.toml``; the default view is the
 head view's featured head (``[roles.featured]``, chosen from the weights by
@@ -16,9 +17,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import vl_convert as vlc
 
 from . import qkv
-from .artifacts import Group, chart_files, dumps
+from .artifacts import Group, dumps, stable_svg
 from .encoded import CONFIG_FILE, encoded, model_extra
 
 
@@ -59,24 +61,26 @@ def build(ctx) -> dict[str, bytes]:
     query = _query_token(first, result)
     default = {"sentence": first.id, "layer": featured["layer"], "head": featured["head"], "query": query}
     payload = payloads[first.id, default["layer"]]
-    tables = qkv.view_tables(payload, default["head"], query)
     head_dim = payload["head_dim"]
     qk_domain = _half_range([r.q for _, r in chosen] + [r.k for _, r in chosen])
     v_domain = _half_range([r.v for _, r in chosen])
-    spec = qkv.qkv_chart(tables, head_dim, qk_domain, v_domain).to_dict()
     ctx.log("compiling the chart to Vega and rendering the fallback SVG")
-    files |= chart_files(spec)
-    files["spec-narrow.json"] = chart_files(qkv.qkv_chart(tables, head_dim, qk_domain, v_domain, narrow=True).to_dict(),
-                                            prefix="narrow-")["narrow-spec.json"]
+    for name, narrow in (("spec.json", False), ("spec-narrow.json", True)):
+        vega = vlc.vegalite_to_vega(qkv.qkv_chart(head_dim, qk_domain, v_domain, narrow=narrow).to_dict())
+        files[name] = dumps(qkv.with_picking(vega, None, default["head"], query)).encode()  # the widget routes data in
+        if not narrow:
+            filled = qkv.with_picking(vega, payload, default["head"], query)
+            files["default.svg"] = stable_svg(filled, vega=True).encode()
+            readout, table = qkv.evaluate(filled)  # what the spec computes for the default view
 
-    top = max(tables["scores"], key=lambda r: (r["weight"], -r["index"]))
+    top = max(table, key=lambda r: r[3])
     files["facts.json"] = dumps({
         "default": {"sentence": first.id, "layer_1based": default["layer"] + 1, "head_1based": default["head"] + 1,
                     "query": first.query, "head_dim": head_dim, "sqrt_d": round(math.sqrt(head_dim), 3),
-                    "top": {k: top[k] for k in ("word", "raw", "scaled", "weight")},
+                    "top": dict(zip(("word", "raw", "scaled", "weight"), top)),
                     "tokens": len(payload["tokens"]), "uniform": round(1 / len(payload["tokens"]), 3)},
-        "default_readout": qkv.readout(tables["scores"], default["layer"], default["head"], head_dim),
-        "default_table": qkv.table_rows(tables["scores"]),
+        "default_readout": readout,
+        "default_table": table,
         "colour_half_range": {"qk": qk_domain, "v": v_domain},
     }).encode()
     files["index.json"] = dumps({

@@ -87,43 +87,62 @@ def test_steps_by_hand():
 # --- tables, readout, chart -----------------------------------------------------------------------
 
 
-def test_view_tables_pick_the_payload_numbers(cat):
+def _filled(p, head, query, narrow=False):
+    vega = vlc.vegalite_to_vega(qkv.qkv_chart(32, 3.5, 2.0, narrow=narrow).to_dict())
+    return qkv.with_picking(vega, p, head, query)
+
+
+def _rows(spec, name, fields):
+    """Rows of data set ``name`` as vl-convert's Vega computes them, through a probe text mark."""
+    probe = dict(spec)
+    expr = "[" + ", ".join(f"datum.{f}" for f in fields) + "]"
+    probe["marks"] = [{"type": "text", "name": "probe", "from": {"data": name},
+                       "encode": {"update": {"text": {"signal": expr}}}}]
+    [mark] = vlc.vega_to_scenegraph(probe)["scenegraph"]["items"][0]["items"]
+    return [json.loads(it["text"]) if isinstance(it["text"], str) else it["text"] for it in mark["items"]]
+
+
+def test_spec_picks_the_payload_numbers(cat):
+    """The spec's own transforms pick one head and query out of the routed layer (plain indexing here)."""
+    _, r, p = cat
+    query, n = list(r.tokens).index("it"), len(r.tokens)
+    spec = _filled(p, 11, query)
+    q = _rows(spec, "q", ["dim", "value", "row"])
+    assert [x[1] for x in sorted(q)] == p["q"][11][query] and q[0][2] == "q|q (it)"
+    k = _rows(spec, "k", ["row", "dim", "value"])
+    assert len(k) == n * 32 and sorted(k)[32 * 3 + 5][2] == p["k"][11][3][5]
+    scores = sorted(_rows(spec, "scores", ["row", "word", "index", "query", "raw", "scaled", "weight"]))
+    keys = [x[0] for x in scores]
+    assert len(set(keys)) == n and keys == [qkv.row_key(i, t, i == query) for i, t in enumerate(r.tokens)]
+    assert [x[4] for x in scores] == p["raw"][11][query] and [x[6] for x in scores] == p["weights"][11][query]
+    assert [x[2] for x in scores if x[3]] == [query]
+    v = _rows(spec, "v", ["row", "dim", "value", "weight"])
+    assert sorted(v)[32 * 2][3] == p["weights"][11][query][2] and sorted(v)[32 * 2][2] == p["v"][11][2][0]
+    out = _rows(spec, "out", ["row", "dim", "value"])
+    assert [x[2] for x in sorted(out, key=lambda x: x[1])] == p["out"][11][query] and out[0][0] > keys[-1]
+
+
+def test_readout_and_table_as_the_spec_computes_them(cat):
     _, r, p = cat
     query = list(r.tokens).index("it")
-    t = qkv.view_tables(p, 11, query)
-    n = len(r.tokens)
-    assert set(t) == {"q", "k", "scores", "v", "out"}
-    assert len(t["q"]) == len(t["out"]) == 32 and len(t["k"]) == len(t["v"]) == n * 32 and len(t["scores"]) == n
-    assert [x["value"] for x in t["q"]] == p["q"][11][query]
-    keys = [x["row"] for x in t["scores"]]
-    assert keys == sorted(keys) and len(set(keys)) == n  # "the" twice: still two rows, in sentence order
-    assert [x["word"] for x in t["scores"]] == list(r.tokens)
-    assert [x["index"] for x in t["scores"] if x["query"]] == [query]
-    assert [x["weight"] for x in t["scores"]] == p["weights"][11][query]
-    assert t["out"][0]["row"] > keys[-1]  # the output row sorts below every token
+    readout, table = qkv.evaluate(_filled(p, 11, query))
+    w = np.asarray(p["weights"][11][query])
+    top = int(w.argmax())  # NumPy: the first of the largest
+    assert readout == (f"Layer 6, head 12, query 'it': the largest weight goes to '{r.tokens[top]}': "
+                       f"q · k = {p['raw'][11][query][top]:.3f}, ÷ √32 = {p['scaled'][11][query][top]:.3f}, "
+                       f"softmax = {w[top]:.3f}.")
+    assert table == [[t, p["raw"][11][query][i], p["scaled"][11][query][i], p["weights"][11][query][i]]
+                     for i, t in enumerate(r.tokens)]
 
 
-def test_readout_and_table(cat):
+@pytest.mark.parametrize("narrow", [False, True])
+def test_qkv_chart_draws_every_step(cat, narrow):
     _, r, p = cat
-    t = qkv.view_tables(p, 11, list(r.tokens).index("it"))
-    text = qkv.readout(t["scores"], 5, 11, 32)
-    cat_row = next(x for x in t["scores"] if x["word"] == "cat")
-    assert text == (f"Layer 6, head 12, query 'it': the largest weight goes to 'cat': q · k = {cat_row['raw']:.3f}, "
-                    f"÷ √32 = {cat_row['scaled']:.3f}, softmax = {cat_row['weight']:.3f}.")
-    assert qkv.table_rows(t["scores"])[2] == ["cat", cat_row["raw"], cat_row["scaled"], cat_row["weight"]]
-
-
-def test_qkv_chart_compiles_with_named_datasets(cat):
-    _, r, p = cat
-    t = qkv.view_tables(p, 11, list(r.tokens).index("it"))
-    spec = qkv.qkv_chart(t, 32, 3.5, 2.0).to_dict()
-    assert set(spec["datasets"]) == {"q", "k", "scores", "v", "out"}
-    vega = vlc.vegalite_to_vega(spec)
-    assert {"q", "k", "scores", "v", "out"} <= {d["name"] for d in vega["data"]}  # the widget swaps these
-    svg = vlc.vegalite_to_svg(spec)
+    svg = stable_svg(_filled(p, 11, list(r.tokens).index("it"), narrow), vega=True)
     for title in ("2. q · k for every word", "3. ÷ √32", "4. softmax", "5. Σ weight × v = output"):
         assert title in svg
     assert ">because<" in svg and ">= output<" in svg and ">27.2<" in svg  # words on the axis, raw as text
+    assert set(qkv.DATASETS) <= {d["name"] for d in _filled(p, 11, 1)["data"]}  # the names the widget reads
 
 
 # --- the grid -------------------------------------------------------------------------------------
@@ -213,7 +232,7 @@ def test_generated_sizes():
 
 def test_fallback_svg_does_not_depend_on_what_was_rendered_before(cat):
     _, r, p = cat
-    spec = qkv.qkv_chart(qkv.view_tables(p, 0, 1), 32, 3.5, 2.0).to_dict()
+    spec = qkv.qkv_chart(32, 3.5, 2.0).to_dict()
     first = stable_svg(spec)
     vlc.vegalite_to_svg(spec)  # moves vl-convert's gradient counter on
     assert stable_svg(spec) == first and 'id="gradient_0"' in first and 'id="gradient_1"' in first

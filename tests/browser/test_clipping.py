@@ -25,7 +25,7 @@ OVERFLOW = """() => {
   for (const w of document.querySelectorAll('[data-attn-widget]')) {
     const box = w.getBoundingClientRect();
     const drawn = [...w.querySelectorAll('.attn-chart svg text, .attn-chart svg line, .attn-chart svg path, '
-      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-readout')];
+      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-controls *, .attn-readout')];
     for (const d of drawn) {
       const r = d.getBoundingClientRect();
       if (r.width === 0 && r.height === 0) continue;
@@ -67,6 +67,8 @@ def test_no_widget_is_cut_off(browser, site, width, scheme, tmp_path_factory):
     kinds = page.eval_on_selector_all("[data-attn-widget]", "ws => ws.map(w => w.dataset.attnWidget)")
     page.wait_for_function(
         "[...document.querySelectorAll('[data-attn-widget]')].every(w => w.querySelector('.attn-chart svg, .attn-chart canvas'))")
+    # the head view's picker gets the gallery's long sentences after its first drawing
+    page.wait_for_function("document.querySelector('[data-attn-widget=head-view]').dataset.galleryLoaded === 'true'")
     page.wait_for_timeout(300)  # the head view re-lays out when its box has its final width
     problems = page.evaluate(OVERFLOW)
     if width in SHOT_WIDTHS:

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from build_scripts import headgrid as hg
-from build_scripts import qkv
 
 from .conftest import axe_violations
 
@@ -106,7 +105,8 @@ def test_shown_weights_are_softmax_of_shown_scaled_scores(watched, site):
     assert all(abs(raw / sqrt_d - scaled) < 1.5e-3 for _, raw, scaled, _ in rows)  # step 3 follows from step 2
 
 
-def test_js_tables_mirror_python(watched, site):
+def test_browser_picks_the_files_numbers(watched, site):
+    """What the spec computed in the browser, against the layer file indexed here by hand."""
     page = watched
     open_qkv(page, site)
     page.select_option(f"{QKV} select[name=sentence]", "bank-river")
@@ -117,12 +117,23 @@ def test_js_tables_mirror_python(watched, site):
     wait_rendered(page, QKV, query="river")
     index = load(site, "qkv-steps", "index.json")
     layer = index["default"]["layer"]
-    payload = load(site, "qkv-steps", index["files"]["bank-river"][layer])
-    expected = qkv.view_tables(payload, 4, payload["tokens"].index("river"))
-    for name, rows in expected.items():
-        shown = page.evaluate(f"document.querySelector('{QKV}').attnView.data('{name}')")
-        assert [{k: r[k] for k in rows[0]} for r in shown] == rows, name
-    assert page.inner_text(f"{QKV} .attn-readout") == qkv.readout(expected["scores"], layer, 4, payload["head_dim"])
+    p = load(site, "qkv-steps", index["files"]["bank-river"][layer])
+    q = p["tokens"].index("river")
+    data = lambda name: page.evaluate(f"document.querySelector('{QKV}').attnView.data('{name}')")  # noqa: E731
+    scores = sorted(data("scores"), key=lambda r: r["index"])
+    assert [r["raw"] for r in scores] == p["raw"][4][q] and [r["weight"] for r in scores] == p["weights"][4][q]
+    assert [r["word"] for r in scores if r["query"]] == ["river"]
+    assert [r["value"] for r in sorted(data("q"), key=lambda r: r["dim"])] == p["q"][4][q]
+    assert [r["value"] for r in sorted(data("out"), key=lambda r: r["dim"])] == p["out"][4][q]
+    k = {(r["row"][:2], r["dim"]): r["value"] for r in data("k")}
+    assert all(k[f"{i:02d}", d] == p["k"][4][i][d] for i in range(len(p["tokens"])) for d in (0, 7, 31))
+    v = data("v")
+    assert {r["weight"] for r in v if r["row"].startswith("01|")} == {p["weights"][4][q][1]}
+    top = max(range(len(scores)), key=lambda i: (p["weights"][4][q][i], -i))
+    assert page.inner_text(f"{QKV} .attn-readout") == (
+        f"Layer {layer + 1}, head 5, query 'river': the largest weight goes to '{p['tokens'][top]}': "
+        f"q · k = {p['raw'][4][q][top]:.3f}, ÷ √{p['head_dim']} = {p['scaled'][4][q][top]:.3f}, "
+        f"softmax = {p['weights'][4][q][top]:.3f}.")
 
 
 def grid_cell_point(page, layer, head, n):

@@ -1,43 +1,15 @@
 /* The Q/K/V steps widget: one head's q, every k, q·k, ÷ √D, softmax and Σ weight × v = output,
  * for a chosen sentence, layer, head and query token. Every number was computed by
- * build_scripts/qkv.py from the encoder's Q/K/V; this module only PICKS numbers out of the
- * per-(sentence, layer) JSON into the spec's named data sets. On a narrow screen it draws the
- * stacked variant of the chart (spec-narrow.json), so no step is cut off.
+ * build_scripts/qkv.py from the encoder's Q/K/V, and the spec picks the chosen head and query out
+ * of the per-(sentence, layer) file by its own transforms (build_scripts/qkv.with_picking): this
+ * module routes the file in, sets the signals, and shows the readout signal and the `scores` rows
+ * the spec computed. On a narrow screen it draws the stacked variant (spec-narrow.json).
  */
 import { EMBED, announce, fail, getJSON, numbered, option, serial } from "./core.js";
 
-const rowKey = (i, label, query) => `${String(i).padStart(2, "0")}|${label}${query ? "|q" : ""}`;
-
-/* Mirror of qkv.view_tables: the rows of each named data set, picked from the payload. */
-function qkvTables(p, head, query) {
-  const tokens = p.tokens;
-  const n = tokens.length;
-  const keys = tokens.map((t, i) => rowKey(i, t, i === query));
-  const weights = p.weights[head][query];
-  const k = [];
-  const v = [];
-  for (let i = 0; i < n; i++) {
-    p.k[head][i].forEach((value, dim) => k.push({ row: keys[i], word: tokens[i], dim, value }));
-    p.v[head][i].forEach((value, dim) => v.push({ row: keys[i], word: tokens[i], dim, value, weight: weights[i] }));
-  }
-  return {
-    q: p.q[head][query].map((value, dim) => ({ row: `q|q (${tokens[query]})`, word: tokens[query], dim, value })),
-    k,
-    scores: tokens.map((word, i) => ({ row: keys[i], word, index: i, query: i === query,
-      raw: p.raw[head][query][i], scaled: p.scaled[head][query][i], weight: weights[i] })),
-    v,
-    out: p.out[head][query].map((value, dim) => ({ row: rowKey(n, "= output"), word: "output", dim, value })),
-  };
-}
-
-/* Mirror of qkv.readout. */
-function qkvReadout(scores, layer, head, headDim) {
-  const q = scores.find((r) => r.query);
-  const top = scores.reduce((a, b) => (b.weight > a.weight ? b : a)); // ties: the first token
-  return `Layer ${layer + 1}, head ${head + 1}, query '${q.word}': the largest weight goes to ` +
-    `'${top.word}': q · k = ${top.raw.toFixed(3)}, ÷ √${headDim} = ${top.scaled.toFixed(3)}, ` +
-    `softmax = ${top.weight.toFixed(3)}.`;
-}
+/** The spec's `layer` data set: one row per head with that head's arrays (build_scripts/qkv.layer_rows). */
+const layerRows = (p) => p.q.map((q, head) => ({ head, q, k: p.k[head], v: p.v[head], out: p.out[head],
+  raw: p.raw[head], scaled: p.scaled[head], weights: p.weights[head] }));
 
 function tableRows(scores) {
   return scores.map((r) => {
@@ -69,8 +41,15 @@ export async function mount(el) {
   const state = { sentence: d.sentence, layer: d.layer, head: d.head, query: d.query };
   const load = () => getJSON(src + index.files[state.sentence][state.layer]);
   let payload = await load();
-
-  const { view } = await vegaEmbed(chartEl, spec, EMBED);
+  // the first file goes into the spec itself, so the first drawing is already the right one
+  const signals = { head: state.head, query: state.query, tokens: payload.tokens, layer_index: payload.layer,
+    head_dim: payload.head_dim };
+  const { view } = await vegaEmbed(chartEl, {
+    ...spec,
+    data: spec.data.map((d) => (d.name === "layer" ? { ...d, values: layerRows(payload) } : d)),
+    signals: spec.signals.map((s) => (s.name in signals ? { ...s, value: signals[s.name] } : s)),
+  }, EMBED);
+  let routed = payload;
   el.attnView = view;
 
   numbered(f.layer, index.layers, "layer", state.layer);
@@ -79,11 +58,15 @@ export async function mount(el) {
 
   async function render() {
     f.query.replaceChildren(...payload.tokens.map((t, i) => option(i, t, i === state.query)));
-    const t = qkvTables(payload, state.head, state.query);
-    for (const [name, rows] of Object.entries(t)) view.data(name, rows);
+    if (routed !== payload) { // a new (sentence, layer) file
+      view.data("layer", layerRows(payload)).signal("tokens", payload.tokens)
+        .signal("layer_index", payload.layer).signal("head_dim", payload.head_dim);
+      routed = payload;
+    }
+    view.signal("head", state.head).signal("query", state.query);
     await view.runAsync();
-    out.textContent = qkvReadout(t.scores, state.layer, state.head, payload.head_dim);
-    tbody.replaceChildren(...tableRows(t.scores));
+    out.textContent = view.signal("readout");
+    tbody.replaceChildren(...tableRows(view.data("scores").slice().sort((a, b) => a.index - b.index)));
     Object.assign(el.dataset, { sentence: state.sentence, layer: state.layer, head: state.head,
       queryIndex: state.query, query: payload.tokens[state.query] });
     announce(el);
