@@ -8,6 +8,8 @@ the maps' pixel geometry for the widget's click targets), ``facts.json``
 
 from __future__ import annotations
 
+import json
+
 from . import headgrid as hg
 from .artifacts import Group, chart_files, dumps
 from .encoded import CONFIG_FILE, encoded, model_extra
@@ -24,12 +26,14 @@ def build(ctx) -> dict[str, bytes]:
     att = word_attention(result.attentions, al)  # [L, H, w, w]
     layers, heads, n = att.shape[0], att.shape[1], att.shape[-1]
     rows = hg.grid_rows(att, al.special)
-    selected = {"layer": featured["layer"], "head": featured["head"], "n": n}
+    row = next(r for r in rows if r["layer"] == featured["layer"] and r["head"] == featured["head"])
+    selected = hg.selected_row(row)
     chart = hg.head_grid_chart(rows, list(al.words), selected, layers, heads)
     ctx.log("compiling the chart to Vega and rendering the fallback SVG")
     summary = hg.layer_summary(rows)
-    row = next(r for r in rows if r["layer"] == selected["layer"] and r["head"] == selected["head"])
-    return chart_files(chart) | {
+    files = chart_files(chart)
+    readout = hg.evaluate_readout(json.loads(files["spec.json"]))
+    return files | {
         "index.json": dumps({"sentence": sentence.id, "layers": int(layers), "heads": int(heads),
                              "default": {"layer": selected["layer"], "head": selected["head"]},
                              # where the maps are, for the widget's click targets on the canvas
@@ -39,7 +43,7 @@ def build(ctx) -> dict[str, bytes]:
             "summary": [{**s, "layer_1based": s["layer"] + 1, "sink_head_1based": s["sink_head"] + 1,
                          "focused_head_1based": s["focused_head"] + 1} for s in summary],
             "summary_lines": hg.summary_lines(summary),
-            "default_readout": hg.cell_readout(row),
+            "default_readout": readout,
             "maps": int(layers * heads),
         }).encode(),
     }

@@ -56,11 +56,23 @@ def summary_lines(summary: list[dict]) -> list[str]:
             f"most focused head {s['focused_head'] + 1} ({s['focus']:.2f})" for s in summary]
 
 
-def cell_readout(row: dict) -> str:
-    """What the widget says about the selected head (the JS widget writes the same sentence)."""
-    # 3 decimals, as shipped: Python and JavaScript round ties (0.125) differently at 2
-    return (f"Selected: layer {row['layer'] + 1}, head {row['head'] + 1}: [CLS] share {row['cls']:.3f}, "
-            f"focus {row['focus']:.3f}.")
+READOUT = ("length(data('selected')) ? 'Selected: layer ' + (data('selected')[0].layer + 1) + ', head ' + "
+           "(data('selected')[0].head + 1) + ': [CLS] share ' + format(data('selected')[0].cls, '.3f') + "
+           "', focus ' + format(data('selected')[0].focus, '.3f') + '.' : ''")  # 3 decimals, as shipped
+
+
+def selected_row(row: dict) -> dict:
+    """The ``selected`` data set's one row for a cell of :func:`grid_rows` (its scalars, not its map)."""
+    return {k: row[k] for k in ("layer", "head", "n", "cls", "focus")}
+
+
+def evaluate_readout(vega: dict) -> str:
+    """The ``readout`` signal of the compiled chart, as vl-convert's Vega computes it (the widget
+    shows the same signal), for readers without JavaScript."""
+    import vl_convert as vlc
+
+    probe = {**vega, "marks": [{"type": "text", "encode": {"update": {"text": {"signal": "readout"}}}}]}
+    return vlc.vega_to_scenegraph(probe)["scenegraph"]["items"][0]["items"][0]["items"][0]["text"]
 
 
 def size(n: int, layers: int, heads: int) -> tuple[float, float]:
@@ -69,7 +81,8 @@ def size(n: int, layers: int, heads: int) -> tuple[float, float]:
 
 
 def head_grid_chart(rows: list[dict], words: list[str], selected: dict, layers: int, heads: int) -> alt.LayerChart:
-    """Every head's map in one chart; ``selected`` = ``{"layer", "head", "n"}`` gets an outline.
+    """Every head's map in one chart; ``selected`` (a :func:`selected_row`) gets an outline, and
+    the chart's ``readout`` signal says what it is.
 
     Data sets are named ``cells`` (one row per head, see :func:`grid_rows`), ``words`` (``{"i",
     "word"}``, for tooltips) and ``selected`` (one row), so the widget can move the outline.
@@ -117,7 +130,8 @@ def head_grid_chart(rows: list[dict], words: list[str], selected: dict, layers: 
         x=f"{LEFT} + datum.head * {step} - 3", y=f"{TOP} + datum.layer * {step} - 3",
         x2=f"datum.x + datum.n * {CELL} + 6", y2=f"datum.y + datum.n * {CELL} + 6",
     ).encode(x=alt.X("x:Q", scale=None, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=None, axis=None), y2="y2:Q")
-    chart = alt.layer(cells, head_labels, layer_labels, outline).properties(width=width, height=height)
+    chart = alt.layer(cells, head_labels, layer_labels, outline).properties(width=width, height=height).add_params(
+        alt.param(name="readout", expr=READOUT))
     spec = chart.configure(background="transparent").configure_view(stroke=None).to_dict()
     spec["datasets"] = {"cells": rows, "words": [{"i": i, "word": w} for i, w in enumerate(words)],
                         "selected": [selected]}  # fmt: skip

@@ -210,6 +210,14 @@ def test_grid_chart_datasets(grid):
     assert {"cells", "words", "selected"} <= {d["name"] for d in vlc.vegalite_to_vega(spec)["data"]}
 
 
+def test_grid_readout_is_computed_by_the_spec(grid):
+    al, _, rows = grid
+    row = next(r for r in rows if (r["layer"], r["head"]) == (2, 7))
+    spec = hg.head_grid_chart(rows, list(al.words), hg.selected_row(row), 6, 12).to_dict()
+    assert hg.evaluate_readout(vlc.vegalite_to_vega(spec)) == (
+        f"Selected: layer 3, head 8: [CLS] share {row['cls']:.3f}, focus {row['focus']:.3f}.")
+
+
 # --- generated files ------------------------------------------------------------------------------
 
 

@@ -87,12 +87,12 @@ export async function mount(el) {
     state.layer = Math.max(0, Math.min(index.layers - 1, layer));
     state.head = Math.max(0, Math.min(index.heads - 1, head));
     const row = cells.find((c) => c.layer === state.layer && c.head === state.head);
-    view.data("selected", [{ layer: row.layer, head: row.head, n: row.n }]);
+    const { layer: l, head: h, n, cls, focus } = row; // the spec's `selected` row (headgrid.selected_row)
+    view.data("selected", [{ layer: l, head: h, n, cls, focus }]);
     await view.runAsync();
     f.layer.value = String(state.layer);
     f.head.value = String(state.head);
-    out.textContent = `Selected: layer ${row.layer + 1}, head ${row.head + 1}: ` +
-      `[CLS] share ${row.cls.toFixed(3)}, focus ${row.focus.toFixed(3)}.`;
+    out.textContent = view.signal("readout");
     Object.assign(el.dataset, { layer: state.layer, head: state.head });
     announce(el);
   }
