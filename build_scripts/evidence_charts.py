@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
-from attn_jax.analysis import ROLES
+from attn_jax.analysis import ROLES, wilson_interval
 
 PRECISION = 3
 WSC_CREDIT = "Data: Winograd schema collection (Levesque, Davis & Morgenstern 2012; compiled by E. Davis), CC BY 4.0"
@@ -33,27 +33,41 @@ def head_rows(values: np.ndarray, **columns: np.ndarray) -> list[dict]:
 
 def winograd_chart(acc: np.ndarray, share: np.ndarray, n: int, null_p95: float, chance: float = 0.5) -> alt.LayerChart:
     """Every head's Winograd accuracy as a dot per head, one row per layer, with chance and the
-    95th percentile of the best-of-all-heads null as vertical rules."""
-    rows = head_rows(acc, share=share)
+    95th percentile of the best-of-all-heads null as vertical rules, and the best head's 95%
+    (Wilson) interval as a bar; every head's interval is in its tooltip."""
+    bounds = np.array([wilson_interval(a * n, n) for a in acc.ravel()]).reshape(*acc.shape, 2)
+    rows = head_rows(acc, share=share, low=bounds[..., 0], high=bounds[..., 1])
+    best = [rows[int(acc.argmax())]]
     refs = [{"x": _r(chance), "label": f"chance {chance:.2f}", "align": "right", "dx": -4},
             {"x": _r(null_p95), "label": f"best of {acc.size} heads by luck, 95th pct.: {null_p95:.2f}", "align": "left",
              "dx": 4}]
-    lo = min(float(acc.min()), chance) - 0.03
-    hi = max(float(acc.max()), null_p95) + 0.03
-    x = alt.X("value:Q", title=f"share of the {n} schemas where the pronoun attends more to the right candidate",
-              scale=alt.Scale(domain=[round(lo, 2), round(hi, 2)], zero=False))
+    lo = min(float(bounds[..., 0].min()), chance) - 0.01
+    hi = max(float(bounds[..., 1].max()), null_p95) + 0.01
+    title = f"share of the {n} schemas where the pronoun attends more to the right candidate"
+    scale = alt.Scale(domain=[round(lo, 2), round(hi, 2)], zero=False)
+    x = alt.X("value:Q", title=title, scale=scale)
     dots = alt.Chart(alt.Data(values=rows)).mark_circle(size=60, opacity=0.8).encode(
         x=x, y=alt.Y("layer:O", title="layer (L)"),
         color=alt.value("#4c78a8"),
         tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("head:O"), alt.Tooltip("value:Q", title="accuracy", format=".3f"),
+                 alt.Tooltip("low:Q", title="95% interval from", format=".3f"),
+                 alt.Tooltip("high:Q", title="95% interval to", format=".3f"),
                  alt.Tooltip("share:Q", title="attention on both candidates", format=".3f")],
         description=alt.Description("label:N"),
     ).transform_calculate(label="'layer ' + datum.layer + ', head ' + datum.head + ': ' + format(datum.value, '.2f')")
+    base = alt.Chart(alt.Data(values=best)).encode(y="layer:O", yOffset=alt.value(12))
+    interval = alt.layer(
+        base.mark_rule(color="#4c78a8").encode(x=alt.X("low:Q", title=title, scale=scale), x2="high:Q"),
+        base.mark_tick(color="#4c78a8", orient="vertical", size=8).encode(x="low:Q"),
+        base.mark_tick(color="#4c78a8", orient="vertical", size=8).encode(x="high:Q"),
+        base.mark_text(fontSize=10, color="#4c78a8", align="right", dx=-6).encode(
+            x="low:Q", text=alt.value("best head, 95% interval")),
+    )
     rules = alt.Chart(alt.Data(values=refs)).mark_rule(strokeDash=[4, 3], color="#e45756").encode(x="x:Q")
     labels = [alt.Chart(alt.Data(values=[ref])).mark_text(align=ref["align"], dx=ref["dx"], dy=-6, fontSize=11,
                                                           color="#e45756").encode(x="x:Q", y=alt.value(0), text="label:N")
               for ref in refs]
-    return alt.layer(rules, dots, *labels).properties(
+    return alt.layer(rules, interval, dots, *labels).properties(
         width=WIDTH, height=220, title={"text": "Winograd accuracy of every head", "subtitle": WSC_CREDIT})
 
 
