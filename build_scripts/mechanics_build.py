@@ -49,7 +49,7 @@ def build(ctx) -> dict[str, bytes]:
     facts = {
         "featured": {"sentence": role["sentence"], "query": role["query"], "key": role["expect"],
                      "layer_1based": layer + 1, "head_1based": head + 1},
-        "shapes": {"n": n, "D": d, "M": cfg.hidden_size, "H": cfg.num_attention_heads, "L": cfg.num_hidden_layers,
+        "shapes": {"n": n, "others": n - 1, "D": d, "M": cfg.hidden_size, "H": cfg.num_attention_heads, "L": cfg.num_hidden_layers,
                    "HD": cfg.num_attention_heads * d, "scores": n * n},
         "block": {
             "attention": params["attention"], "feed_forward": params["feed_forward"],
@@ -57,7 +57,6 @@ def build(ctx) -> dict[str, bytes]:
             "attention_share": _r(params["attention"] / per_layer),
             "feed_forward_share": _r(params["feed_forward"] / per_layer),
             "feed_forward_width": cfg.intermediate_size, "feed_forward_ratio": cfg.intermediate_size // cfg.hidden_size,
-            "attention_thousands": round(params["attention"] / 1e3), "feed_forward_thousands": round(params["feed_forward"] / 1e3),
         },
         "scaling": {
             "sqrt_d": _r(math.sqrt(d)),
