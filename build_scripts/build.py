@@ -50,6 +50,7 @@ GROUP_MODULES = (
     "build_scripts.learning_build",
     "build_scripts.gallery_build",
     "build_scripts.evidence_build",
+    "build_scripts.live_build",
 )
 
 

@@ -6,8 +6,8 @@ import pytest
 from attn_jax.tokenize import pad_batch
 from build_scripts.config import load_sentences
 
-onnx = pytest.importorskip("onnx", reason="the export needs the charts extra: pip install -e '.[charts,dev]'")
-ort = pytest.importorskip("onnxruntime", reason="the export test needs the dev extra: pip install -e '.[dev]'")
+onnx = pytest.importorskip("onnx", reason="the export needs the charts extra: pip install -e '.[charts]'")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the charts extra: pip install -e '.[charts]'")
 
 from attn_jax.export import BLOCK, export_attention, quantise_blocks, shrink, to_bytes  # noqa: E402
 
