@@ -65,8 +65,10 @@ def test_no_widget_is_cut_off(browser, site, width, scheme, tmp_path_factory):
     page.goto(site["url"] + "attention/")
     scroll_through(page)
     kinds = page.eval_on_selector_all("[data-attn-widget]", "ws => ws.map(w => w.dataset.attnWidget)")
-    page.wait_for_function(
-        "[...document.querySelectorAll('[data-attn-widget]')].every(w => w.querySelector('.attn-chart svg, .attn-chart canvas'))")
+    for i in range(len(kinds)):  # each widget in view (they mount lazily), until it has drawn
+        page.locator("[data-attn-widget]").nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(f"document.querySelectorAll('[data-attn-widget]')[{i}]"
+                               ".querySelector('.attn-chart svg, .attn-chart canvas') !== null")
     # the head view's picker gets the gallery's long sentences after its first drawing
     page.wait_for_function("document.querySelector('[data-attn-widget=head-view]').dataset.galleryLoaded === 'true'")
     page.wait_for_timeout(300)  # the head view re-lays out when its box has its final width

@@ -71,7 +71,19 @@ export async function mount(el) {
   const f = form.elements;
   const chartEl = el.querySelector(".attn-chart");
   const out = el.querySelector(".attn-readout");
-  const { view } = await vegaEmbed(chartEl, spec, { ...EMBED, renderer: "canvas", tooltip: false });
+  // A canvas does not take the page's CSS: its words get the theme's text colour from a signal,
+  // updated when the reader switches between light and dark.
+  const fg = () => getComputedStyle(el).color;
+  const themed = {
+    ...spec,
+    signals: [...(spec.signals || []), { name: "fg", value: fg() }],
+    marks: spec.marks.map((m) => (m.type === "text"
+      ? { ...m, encode: { ...m.encode, update: { ...m.encode.update, fill: { signal: "fg" } } } } : m)),
+    legends: (spec.legends || []).map((l) => ({ ...l, labelColor: { signal: "fg" }, titleColor: { signal: "fg" } })),
+  };
+  const { view } = await vegaEmbed(chartEl, themed, { ...EMBED, renderer: "canvas", tooltip: false });
+  const theme = new MutationObserver(() => (el.isConnected ? view.signal("fg", fg()).runAsync() : theme.disconnect()));
+  theme.observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
   el.attnView = view;
   const cells = view.data("cells"); // one row per (layer, head), with its scores
   const state = { layer: index.default.layer, head: index.default.head };
