@@ -85,7 +85,7 @@ def test_shortcodes_render_widgets_with_text_alternatives():
     out = expand_shortcodes("{{ widget qkv-steps }}\n\n{{ widget head-grid }}", CTX)
     facts = json.loads((GENERATED / "qkv-steps" / "facts.json").read_text())
     assert 'data-attn-widget="qkv-steps"' in out and 'data-attn-widget="head-grid"' in out
-    assert 'data-src="../generated/qkv-steps/"' in out and "<noscript><img" in out
+    assert 'data-src="../generated/qkv-steps/"' in out and "<noscript><img " in out
     assert facts["default_readout"].replace("'", "&#x27;") in out
     assert out.count("<tr><th scope=\"row\">") == facts["default"]["tokens"]
     assert "<li>layer 6: largest [CLS] share head" in out

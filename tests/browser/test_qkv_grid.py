@@ -56,7 +56,7 @@ def test_changing_the_query_changes_the_shown_scores(watched, site):
     index, facts = load(site, "qkv-steps", "index.json"), load(site, "qkv-steps", "facts.json")
     d = index["default"]
     assert page.get_attribute(QKV, "data-query") == "it"
-    assert page.inner_text(f"{QKV} .attn-readout") == facts["default_readout"]  # the JS mirror of qkv.readout
+    assert page.inner_text(f"{QKV} .attn-readout") == facts["default_readout"]  # the same spec signal, read by the build
     before = shown_rows(page)
     assert before == facts["default_table"]
     def bars():
