@@ -10,7 +10,11 @@ Files:
 - ``model.json``: what the page states about it: its size (raw and gzipped), sha256, the limit
   on tokens, and its error over every sentence of the collection: the largest |Δ| of any
   attention weight against JAX, and the share of attention rows (each layer, head and query token)
-  whose strongest key is the same key as in JAX, with n. Also the size of each storage choice.
+  whose strongest key is the same key as in JAX, with n. Also the size of each storage choice,
+  and of the vendored runtime (onnxruntime-web's WASM build) the page downloads with it.
+- ``tokenizer.json``, ``tokenizer_config.json``: the model's own tokenizer files for the page's
+  tokenizer (@huggingface/tokenizers), with the shipped fixed padding and truncation at 128
+  tokens turned off, as in :func:`attn_jax.tokenize.load_tokenizer` (over-long text is an error).
 
 Measured choices (285 sentences, 444,240 rows; onnxruntime CPU): float32 90.3 MB (82.8 MB
 gzipped), max |Δ| 4e-6, strongest key 100%; float16 45.3 MB (41.8), 0.0010, 99.98%; int8 one
@@ -35,6 +39,23 @@ from .artifacts import ROOT, Group, dumps, sha256_bytes, versions
 
 COLLECTION_FILE = str(winograd.COLLECTION.relative_to(ROOT))
 MODE = "int8"
+RUNTIME = "docs/assets/vendor/onnxruntime-web"
+RUNTIME_FILES = [f"{RUNTIME}/{name}" for name in
+                 ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")]
+
+
+def _size(data: bytes) -> dict:
+    return {"bytes": len(data), "bytes_gzip": len(gzip.compress(data, 9, mtime=0))}
+
+
+def tokenizer_files(model_dir) -> dict[str, bytes]:
+    """The model's tokenizer files, padding and truncation turned off."""
+    import json
+
+    tok = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    tok["padding"], tok["truncation"] = None, None
+    return {"tokenizer.json": dumps(tok).encode(),
+            "tokenizer_config.json": (model_dir / "tokenizer_config.json").read_bytes()}
 
 
 def measure(session, results) -> dict:
@@ -56,15 +77,16 @@ def build(ctx) -> dict[str, bytes]:
 
     from attn_jax import Encoder
     from attn_jax.export import BLOCK, MODES, export_attention, shrink, to_bytes
+    from attn_jax.model import default_model_dir
 
     encoder = Encoder.load()
+    tokenizer = tokenizer_files(default_model_dir())
     ctx.log("exporting the encoder to ONNX")
     exported = export_attention(encoder)
-    shipped = {}
-    sizes = {}
+    shipped, sizes = b"", {}
     for mode in MODES:
         data = to_bytes(shrink(exported, mode))
-        sizes[mode] = {"bytes": len(data), "bytes_gzip": len(gzip.compress(data, 9, mtime=0))}
+        sizes[mode] = _size(data)
         if mode == MODE:
             shipped = data
     texts = [s.text for s in winograd.load_collection(ctx.root / COLLECTION_FILE)]
@@ -88,10 +110,12 @@ def build(ctx) -> dict[str, bytes]:
         "error": {**error, "against": "the JAX forward (attn_jax.Encoder), float32",
                   "corpus": "Winograd Schema Challenge collection (WSC285), every sentence"},
         "choices": sizes,
+        "runtime": _size(b"".join((ctx.root / f).read_bytes() for f in RUNTIME_FILES)),
+        "tokenizer": _size(b"".join(tokenizer.values())),
     }
     ctx.log(f"{len(shipped) / 1e6:.1f} MB ({info['bytes_gzip'] / 1e6:.1f} MB gzipped), "
             f"max |Δ| {error['max_abs']}, strongest key same in {error['strongest_key_same']:.2%}")
-    return {"model.onnx": shipped, "model.json": dumps(info).encode()}
+    return {"model.onnx": shipped, "model.json": dumps(info).encode(), **tokenizer}
 
 
 def _extra() -> dict:
@@ -101,4 +125,4 @@ def _extra() -> dict:
             "versions": versions("jax", "jaxlib", "jax2onnx", "onnx", "onnxruntime", "tokenizers")}
 
 
-GROUPS = [Group("live", module=__name__, build=build, files=[COLLECTION_FILE], extra=_extra)]
+GROUPS = [Group("live", module=__name__, build=build, files=[COLLECTION_FILE, *RUNTIME_FILES], extra=_extra)]

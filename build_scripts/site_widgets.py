@@ -37,14 +37,36 @@ def _head_view(ctx) -> str:
            f"to every word, thicker for more attention. {facts['default_readout']}")
     return head_view_html(index, facts["default_readout"], f"{base}{GENERATED}/head-view/",
                           gallery=f"{base}{GENERATED}/gallery/",
+                          live=(f"{base}{GENERATED}/live/", live_control(ctx.load("live/model.json"))),
                           fallback=f'<noscript><img loading="lazy" src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
 
 
-def head_view_html(index: dict, readout: str, src: str, gallery: str | None = None, fallback: str = "") -> str:
+def live_control(model: dict) -> str:
+    """"Try your own sentence" (hidden until the head view's script shows it; docs/assets/js/live.js
+    loads only when the button is pressed): the note on what runs and its stated error, from
+    ``live/model.json``, and the button with the download size."""
+    err, mb = model["error"], lambda b: f"{b / 1e6:.1f} MB"
+    total = model["bytes"] + model["runtime"]["bytes"] + model["tokenizer"]["bytes"]
+    gz = model["bytes_gzip"] + model["runtime"]["bytes_gzip"] + model["tokenizer"]["bytes_gzip"]
+    note = (f"Runs in your browser: the exported graph of the same JAX function that computes every other sentence "
+            f"here (ONNX, run by onnxruntime-web), checked against it by the project's tests. Its weights are stored "
+            f"as 8-bit integers: over all {err['sentences']} Winograd sentences each attention weight stays within "
+            f"{err['max_abs']:.3f} of JAX's, and {100 * err['strongest_key_same']:.1f}% of rows keep the same "
+            f"strongest token. Download: {mb(model['bytes'])} model + {mb(model['runtime']['bytes'])} runtime "
+            f"({mb(gz)} compressed). Your sentence is shown in WordPiece tokens.")
+    return (f'<fieldset class="attn-live" hidden><legend>Try your own sentence</legend>\n'
+            f'<p class="attn-live-note">{html.escape(note)}</p>\n'
+            f'<button type="button" class="attn-live-load" data-bytes="{total}">Load the model ({mb(total)})</button>\n'
+            f'</fieldset>')
+
+
+def head_view_html(index: dict, readout: str, src: str, gallery: str | None = None, fallback: str = "",
+                   live: tuple[str, str] | None = None) -> str:
     """The head view's root element: controls (hidden until the widget fills them), chart, readout.
 
     ``index``: the head view's ``index.json`` (sentences, default); ``src``: the folder the widget
     loads ``index.json``, ``spec.json`` and ``<id>.json`` from; ``gallery``: the gallery folder.
+    ``live``: the live model's folder and :func:`live_control` (adds "Try your own sentence").
     Also used by the standalone export (``build_scripts.view``).
     """
     default = index["default"]
@@ -54,6 +76,8 @@ def head_view_html(index: dict, readout: str, src: str, gallery: str | None = No
         for s in index["sentences"]
     )
     gallery_attr = f' data-gallery="{html.escape(gallery)}"' if gallery else ""
+    if live:  # "Try your own sentence" (live.js): the live model's folder
+        gallery_attr += f' data-live="{html.escape(live[0])}"'
     return f"""
 <div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{html.escape(src)}"{gallery_attr}
  data-sentence="{html.escape(default["sentence"])}">
@@ -78,6 +102,7 @@ def head_view_html(index: dict, readout: str, src: str, gallery: str | None = No
 {fallback}
 </div>
 <p class="attn-readout" aria-live="polite">{html.escape(readout)}</p>
+{live[1] if live else ""}
 </div>
 """
 

@@ -208,6 +208,20 @@ export async function mount(el) {
   }));
   form.addEventListener("submit", (ev) => ev.preventDefault());
 
+  // A sentence computed in the page (./live.js) is shown like a precomputed one (word level only).
+  el.attnShow = (next) => run(async () => {
+    payload = next;
+    state.sentence = next.id;
+    state.level = "word";
+    f.tokens.checked = false;
+    f.sentence.selectedIndex = -1; // picking any listed sentence afterwards is a change
+    state.multi = payload.multi_heads[state.layer].slice();
+    syncHeadBoxes();
+    routeData();
+    view.signal("query", payload.query);
+    await render();
+  });
+
   // A click (or tap) on a word sets `query` inside the spec; report what it drew.
   let ours = 0; // runs started here report themselves; the listener reports clicks inside the spec
   view.addSignalListener("query", () => { if (!ours) run(async () => { await view.runAsync(); report(); }); });
@@ -245,4 +259,12 @@ export async function mount(el) {
     if (added) pickerRender();
     el.dataset.galleryLoaded = String(added);
   }).catch((err) => fail(el, err));
+  // "Try your own sentence": its code (./live.js) and the model load only when the reader asks
+  const live = el.querySelector(".attn-live");
+  if (live) {
+    live.hidden = false;
+    live.querySelector("button").addEventListener("click", () => {
+      import("./live.js").then((m) => m.start(el)).catch((err) => fail(el, err));
+    }, { once: true });
+  }
 }
