@@ -41,10 +41,11 @@ site-zensical: charts     ## the same site built with Zensical, into site-zensic
 test: install             ## the whole test suite; finds Chromium for the browser tests, or installs it
 	CHROMIUM="$$($(PY) tests/browser/chromium.py)" && export CHROMIUM && $(PY) -m pytest
 
-bench: install            ## benchmarks, measured side by side (attention + encoder, then the site)
+bench: install            ## benchmarks, measured side by side (attention + encoder, then the site and its live head view)
 	$(PY) -m benchmarks.attention
 	$(PY) -m benchmarks.corpus
 	$(PY) -m benchmarks.site
+	$(PY) -m benchmarks.live
 
 # PyTorch and transformers live only in this throwaway environment, for `make bench-peers`:
 # PyTorch's CPU wheel pinned by its +cpu local version (a CUDA build can never be picked).

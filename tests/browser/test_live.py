@@ -86,6 +86,11 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
         assert abs(w - row[k]) <= info["error"]["max_abs"] + 0.005, (k, shown, row[:5])
     assert shown[0][0] == tokens[int(r.attentions[layer, head, tokens.index(word)].argmax())] or row[0] - row[1] < 0.06
 
+    # the same keys as for any sentence: the next word becomes the query
+    page.focus(f"{WIDGET} .attn-chart")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"{STATE}.query === '{tokens[tokens.index(word) + 1]}'")
+
     # a further sentence, then the same with the network gone: nothing more is fetched
     further = _submit(page, "Quiet rivers rarely carry boats past the old mill.")
     page.context.set_offline(True)

@@ -1,0 +1,92 @@
+"""``make bench`` (live part): "Try your own sentence" in headless Chromium, side by side with JAX.
+
+Measured on loopback against a fresh ``mkdocs build``: from the button press to the model being
+ready (download of runtime, tokenizer and model, then session start), the first sentence, and
+the median of further sentences (each: tokenize, run the exported graph in the Web Worker,
+redraw the head view). The same sentences through ``attn_jax.Encoder`` (JAX on this CPU, after its
+compile) give the baseline; the ratio is browser / JAX. Sentences are new to the site.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import tempfile
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+from .site import ARTICLE, CHROMIUM_ARGS, _Quiet, build_site
+
+WIDGET = "[data-attn-widget='head-view']"
+STATE = f"document.querySelector(\"{WIDGET}\").dataset"
+SENTENCES = [
+    "My grandmother's parrot whistles whenever the kettle boils.",
+    "Quiet rivers rarely carry boats past the old mill.",
+    "The committee postponed the vote because the chairwoman was ill.",
+    "A lighthouse keeper counted ships until dawn broke over the bay.",
+    "Engineers rewrote the parser after the tests found a subtle bug.",
+    "Snow fell on the village, and the children built a crooked snowman.",
+    "The violinist tuned her instrument twice before the concert began.",
+    "Nobody expected the small bakery to win the national prize.",
+]
+
+
+def browser_times() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    site = Path(tempfile.mkdtemp())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    build_site(site, url)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    res: dict = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url + ARTICLE)
+        page.locator(WIDGET).scroll_into_view_if_needed()
+        page.wait_for_selector(f"{WIDGET} .attn-live-load")
+        t0 = time.perf_counter()
+        page.click(f"{WIDGET} .attn-live-load")
+        page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=300_000)
+        res["ready_s"] = time.perf_counter() - t0
+        times = []
+        for text in SENTENCES:
+            page.fill(f"{WIDGET} .attn-live-form input", text)
+            t0 = time.perf_counter()
+            page.click(f"{WIDGET} .attn-live-form button[type=submit]")
+            page.wait_for_function(f"{STATE}.liveState === 'shown'", timeout=60_000)
+            times.append(time.perf_counter() - t0)
+            page.evaluate(f"{STATE}.liveState = ''")
+        res["first_s"], res["further_s"] = times[0], statistics.median(times[1:])
+        browser.close()
+    server.shutdown()
+    return res
+
+
+def jax_times() -> float:
+    from attn_jax import Encoder
+
+    enc = Encoder.load()
+    for text in SENTENCES:  # compile every padded length first
+        enc.run([text])
+    times = []
+    for text in SENTENCES:
+        t0 = time.perf_counter()
+        enc.run([text])
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    b = browser_times()
+    j = jax_times()
+    print(f"live: button to ready {b['ready_s']:.1f} s (download + session, loopback); first sentence "
+          f"{b['first_s'] * 1e3:.0f} ms; further sentences median {b['further_s'] * 1e3:.0f} ms (n={len(SENTENCES) - 1}, "
+          f"incl. redraw) vs JAX {j * 1e3:.1f} ms per sentence: {b['further_s'] / j:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
