@@ -21,7 +21,7 @@ The weights are the graph's initializers; the L layers stay one ``Loop`` over st
 
 "Large" is :data:`MIN_ELEMENTS` or more; biases and LayerNorm parameters stay float32.
 :func:`to_bytes` serialises deterministically: the same model and code give the same bytes.
-Needs the ``export`` extra (``jax2onnx``, ``onnx``); nothing here is imported by the rest of the
+Needs ``jax2onnx`` and ``onnx`` (the ``charts`` extra); nothing here is imported by the rest of the
 package.
 """
 
