@@ -4,7 +4,7 @@
         [--text "..."] --out view.html
     python -m build_scripts.view --text "..." --png view.png --layer 6 --head 12 --query it
 
-The HTML file carries Vega, vega-embed, the site's head-view module, its styles and every
+The HTML file carries Vega, the site's head-view module, its styles and every
 sentence's data inline: it works from ``file://`` with no network, and in a Jupyter notebook
 (``IPython.display.IFrame("view.html", 900, 700)``, or ``HTML`` of an ``<iframe srcdoc=...>``).
 The PNG is the same Vega spec drawn by vl-convert. Layers and heads are numbered from 1 here,
@@ -106,8 +106,7 @@ for (const [name, value] of Object.entries(data)) core.preload(new URL(name, bas
 const widget = await import(load("head-view.js"));
 try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 """
-    vendor = "\n".join(f"<script>{(VENDOR / n).read_text(encoding='utf-8')}</script>"
-                       for n in ("vega/vega.min.js", "vega-embed/vega-embed.min.js"))
+    vendor = f"<script>{(VENDOR / 'vega' / 'vega.min.js').read_text(encoding='utf-8')}</script>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
@@ -118,7 +117,7 @@ try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 <h1>{html.escape(title)}</h1>
 {widget}
 <p class="attn-source">Attention weights of all-MiniLM-L6-v2 (6 layers × 12 heads), computed with attn_jax; weights stored
-to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega and vega-embed are included under their BSD-3-Clause licences.</p>
+to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega is included under its BSD-3-Clause licence.</p>
 <script type="application/json" id="attn-data">{inline(data)}</script>
 <script type="application/json" id="attn-modules">{inline(modules)}</script>
 <script type="module">{boot}</script>

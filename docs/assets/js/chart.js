@@ -1,23 +1,22 @@
 /* A precomputed chart (a compiled Vega spec, e.g. the cost chart), drawn with Vega's SVG renderer
  * so its words are real text. Panels side by side (a Vega-Lite hconcat) that are wider than the
  * box are stacked in one column instead; anything still wider is scaled down by the site's CSS. */
-import { EMBED, announce, getJSON } from "./core.js";
+import { announce, embed, getJSON } from "./core.js";
 
 const naturalWidth = (target) => Number(target.querySelector("svg")?.getAttribute("width") || 0);
 
 export async function drawChart(el) {
   const target = el.querySelector(".attn-chart") || el;
   const spec = await getJSON(el.dataset.spec);
-  let result = await vegaEmbed(target, spec, EMBED);
+  let view = await embed(target, spec);
   if (spec.layout && !spec.layout.columns && naturalWidth(target) > target.clientWidth) {
-    result.finalize();
-    target.replaceChildren();
-    result = await vegaEmbed(target, { ...spec, layout: { ...spec.layout, columns: 1 } }, EMBED);
+    view.finalize();
+    view = await embed(target, { ...spec, layout: { ...spec.layout, columns: 1 } });
     el.dataset.layout = "stacked";
   }
-  el.attnView = result.view;
+  el.attnView = view;
   announce(el, "attn:ready");
-  return result.view;
+  return view;
 }
 
 export const mount = drawChart;

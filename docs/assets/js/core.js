@@ -1,10 +1,17 @@
 /* The shared core of the attention widgets: lazy mounting, fetching with errors shown inside the
  * widget, option lists, and the 8-bit weight codec. Every widget kind is its own ES module
  * (./<kind>.js) exporting `mount(el)`; this module loads it when a widget of that kind comes near
- * the viewport. Nothing is put on `window`; Vega and vega-embed are the vendored classic scripts.
+ * the viewport. Nothing is put on `window`; Vega (the vendored classic script) is the one global read.
  */
 
-export const EMBED = Object.freeze({ renderer: "svg", actions: false, mode: "vega" });
+/** Draw a compiled Vega spec into `el` (its previous drawing removed); resolves with the view.
+ *  SVG by default, so words are real text; tooltips use Vega's own handler (the title attribute). */
+export async function embed(el, spec, { renderer = "svg" } = {}) {
+  el.replaceChildren(); // the <noscript> fallback, or a drawing the caller has finalized
+  const view = new vega.View(vega.parse(spec), { renderer, container: el, hover: true });
+  await view.runAsync();
+  return view;
+}
 
 // Widget kinds with their own module; any other kind is a plain precomputed chart (chart.js).
 const MODULES = {

@@ -4,7 +4,7 @@
  * keys and the per-layer summary in words. Choosing a map selects that head in the head view on
  * the same page, through the head view's own controls and change events.
  */
-import { EMBED, announce, fail, getJSON, mount as mountWidget, numbered, once, serial } from "./core.js";
+import { announce, embed, fail, getJSON, mount as mountWidget, numbered, once, serial } from "./core.js";
 
 const REDUCED_MOTION = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
@@ -81,7 +81,7 @@ export async function mount(el) {
       ? { ...m, encode: { ...m.encode, update: { ...m.encode.update, fill: { signal: "fg" } } } } : m)),
     legends: (spec.legends || []).map((l) => ({ ...l, labelColor: { signal: "fg" }, titleColor: { signal: "fg" } })),
   };
-  const { view } = await vegaEmbed(chartEl, themed, { ...EMBED, renderer: "canvas", tooltip: false });
+  const view = await embed(chartEl, themed, { renderer: "canvas" });
   const theme = new MutationObserver(() => (el.isConnected ? view.signal("fg", fg()).runAsync() : theme.disconnect()));
   theme.observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
   el.attnView = view;

@@ -8,7 +8,7 @@
  *   query, heads, show_special   (signals; a click on a word sets `query` inside the spec)
  * The sentence picker lists every precomputed sentence by group, with type-to-filter.
  */
-import { EMBED, announce, dequantise, getJSON, numbered, option, serial, fail } from "./core.js";
+import { announce, dequantise, embed, getJSON, numbered, option, serial, fail } from "./core.js";
 
 /** A payload's attention arrays decoded once. */
 function decoded(payload) {
@@ -95,7 +95,7 @@ export async function mount(el) {
     multi: d.multi_heads.slice() };
   let payload = first === state.sentence ? firstPayload : await getJSON(urlOf(state.sentence));
 
-  const { view } = await vegaEmbed(chartEl, spec, EMBED);
+  const view = await embed(chartEl, spec);
   el.attnView = view;
 
   // Controls (hidden for readers without JavaScript).

@@ -5,7 +5,7 @@
  * module routes the file in, sets the signals, and shows the readout signal and the `scores` rows
  * the spec computed. On a narrow screen it draws the stacked variant (spec-narrow.json).
  */
-import { EMBED, announce, fail, getJSON, numbered, option, serial } from "./core.js";
+import { announce, embed, fail, getJSON, numbered, option, serial } from "./core.js";
 
 /** The spec's `layer` data set: one row per head with that head's arrays (build_scripts/qkv.layer_rows). */
 const layerRows = (p) => p.q.map((q, head) => ({ head, q, k: p.k[head], v: p.v[head], out: p.out[head],
@@ -44,11 +44,11 @@ export async function mount(el) {
   // the first file goes into the spec itself, so the first drawing is already the right one
   const signals = { head: state.head, query: state.query, tokens: payload.tokens, layer_index: payload.layer,
     head_dim: payload.head_dim };
-  const { view } = await vegaEmbed(chartEl, {
+  const view = await embed(chartEl, {
     ...spec,
     data: spec.data.map((d) => (d.name === "layer" ? { ...d, values: layerRows(payload) } : d)),
     signals: spec.signals.map((s) => (s.name in signals ? { ...s, value: signals[s.name] } : s)),
-  }, EMBED);
+  });
   let routed = payload;
   el.attnView = view;
 
