@@ -58,10 +58,11 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
     open_article(page, site)
     page.wait_for_function(f"{STATE}.galleryLoaded !== undefined")
     page.wait_for_selector(f"{WIDGET} .attn-live-load")
-    # nothing of it loads until asked: the first load gains only the control's markup (the page's
-    # total is the site benchmark's to judge against its 350 KB target)
+    # nothing of it loads until asked: the first load gains only the control's markup
     assert not [u for u in urls if "/live" in u or "onnxruntime" in u or "tokenizers" in u]
     first_load = _served_gzip(site, urls)
+    if site["generator"] == "mkdocs":  # the site benchmark's target, for the default generator's build
+        assert first_load <= 350 * 1024
     note = page.inner_text(f"{WIDGET} .attn-live-note")
     assert f"within {info['error']['max_abs']:.3f} of JAX" in note
 
