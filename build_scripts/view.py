@@ -23,7 +23,7 @@ from pathlib import Path
 from attn_jax.errors import AttnJaxError
 
 from . import headview as hv
-from .artifacts import ROOT, dumps, write_atomic
+from .artifacts import ROOT, dumps, sha256_bytes, write_atomic
 from .config import Sentence
 from .site_widgets import head_view_html
 
@@ -85,12 +85,15 @@ def standalone_html(items: list[dict], layer: int, head: int, title: str = "Atte
     # an absolute address of its own: the data never come from a file next to the page, and it
     # resolves the same under file://, http:// and in an iframe's srcdoc (about:srcdoc)
     widget = head_view_html(index, "Loading…", "attn-export:/data/")
+    # ids of this export's own (a notebook may show several): a hash of its data
+    uid = "attn-" + sha256_bytes(dumps(data).encode())[:12]
+    widget = widget.replace('<div class="attn-widget', f'<div id="{uid}" class="attn-widget', 1)
     # JSON inside <script type="application/json">: "</" must not end the element
     inline = lambda obj: dumps(obj).replace("</", "<\\/")  # noqa: E731
     modules = _module_sources()
     boot = """
-const data = JSON.parse(document.getElementById("attn-data").textContent);
-const sources = JSON.parse(document.getElementById("attn-modules").textContent);
+const data = JSON.parse(document.getElementById("@@UID@@-data").textContent);
+const sources = JSON.parse(document.getElementById("@@UID@@-modules").textContent);
 const urls = {};
 const load = (name) => {  // each module as a blob: URL, its imports pointing at the others
   if (!urls[name]) {
@@ -99,7 +102,7 @@ const load = (name) => {  // each module as a blob: URL, its imports pointing at
   }
   return urls[name];
 };
-const el = document.querySelector("[data-attn-widget]");
+const el = document.getElementById("@@UID@@");
 const core = await import(load("core.js"));
 const base = new URL(el.dataset.src);
 for (const [name, value] of Object.entries(data)) core.preload(new URL(name, base).href, value);
@@ -118,9 +121,9 @@ try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 {widget}
 <p class="attn-source">Attention weights of all-MiniLM-L6-v2 (6 layers × 12 heads), computed with attn_jax; weights stored
 to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega is included under its BSD-3-Clause licence.</p>
-<script type="application/json" id="attn-data">{inline(data)}</script>
-<script type="application/json" id="attn-modules">{inline(modules)}</script>
-<script type="module">{boot}</script>
+<script type="application/json" id="{uid}-data">{inline(data)}</script>
+<script type="application/json" id="{uid}-modules">{inline(modules)}</script>
+<script type="module">{boot.replace("@@UID@@", uid)}</script>
 </body></html>
 """
 

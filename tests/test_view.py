@@ -52,7 +52,7 @@ def test_html_is_self_contained_with_the_weights_inline(tmp_path, encoder):
     markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)
     assert not re.findall(r'(?<![\w-])(?:src|href)=', markup)
     assert "<script src" not in page and "<link" not in page
-    data = json.loads(re.search(r'id="attn-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    data = json.loads(re.search(r'id="attn-[0-9a-f]{12}-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
     assert set(data) == {"index.json", "spec.json", "s1.json", "s2.json"}
     assert data["index.json"]["default"] | {"multi_heads": None} == {"sentence": "s1", "layer": 5, "head": 11, "multi_heads": None}
     [r] = encoder.run([CAT])
