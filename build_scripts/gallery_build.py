@@ -9,7 +9,7 @@ disables its WordPiece switch).
 Files: ``<id>.json`` per sentence (the head view's payload, weights quantised to 8 bits, see
 :func:`build_scripts.headview.quantise`; loaded only when a reader picks the sentence) and
 ``index.json``: the picker's groups, every sentence's id and title, ``files`` (id -> file
-name) and what was left out.
+name), ``partner`` (id -> the other half of its pair) and what was left out.
 The article's own examples stay in the head view's group; the widget lists them first.
 
 Ids are ``wsc-<index>`` (the schema's 0-based position in the collection); the query word is the
@@ -80,6 +80,7 @@ def build(ctx) -> dict[str, bytes]:
                     "sentences": paired}],
         "sentences": entries,
         "files": names,
+        "partner": {a: b for x, y in zip(paired[0::2], paired[1::2]) for a, b in ((x, y), (y, x))},
         "left_out": {"pairs": len(halves) - len(paired) // 2, "unpaired": sum(p < 0 for p in every_pair),
                      "reason": f"the gallery folder stays within {BUDGET / 1e6:.1f} MB"},
         "source": "Winograd Schema Challenge collection (Levesque, Davis and Morgenstern 2012; CC BY 4.0)",

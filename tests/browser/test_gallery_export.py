@@ -80,6 +80,12 @@ def test_gallery_filter_and_a_winograd_pair(watched, site):
     assert page.inner_text(f"{WIDGET} .attn-readout").startswith(
         f"head {f[1] + 1}: '{labels[payload['query']]}' → {labels[top]} {row[top]:.2f}")
     assert page.is_disabled(f"{WIDGET} input[name=tokens]")  # word level only in the gallery
+    # the other half of the pair, one click away
+    other = gallery["partner"][sid]
+    page.click(f"{WIDGET} button.attn-partner")
+    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.sentence === '{other}'")
+    assert gallery["partner"][other] == sid
+    assert page.is_hidden(f"{WIDGET} button.attn-partner") is False
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,7 @@ async function addGallery(el, index) {
   const gallery = await getJSON(new URL("index.json", gbase).href);
   index.sentences = index.sentences.concat(gallery.sentences);
   index.groups = index.groups.concat(gallery.groups);
+  index.partner = { ...(index.partner || {}), ...(gallery.partner || {}) };
   for (const [id, name] of Object.entries(gallery.files)) index.files[id] = new URL(name, gbase).href;
   return true;
 }
@@ -110,6 +111,20 @@ export async function mount(el) {
     headsBox.appendChild(lab);
   }
   const pickerRender = sentencePicker(form, index);
+  // A Winograd pair's other half, one click away: the two sentences differ in one word.
+  const partnerButton = document.createElement("button");
+  partnerButton.type = "button";
+  partnerButton.className = "attn-button attn-partner";
+  partnerButton.textContent = "Other half of the pair";
+  partnerButton.hidden = true;
+  partnerButton.addEventListener("click", () => {
+    const other = index.partner[state.sentence];
+    if (form.elements.filter) form.elements.filter.value = "";
+    pickerRender();
+    f.sentence.value = other;
+    f.sentence.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  form.querySelector(".attn-sentence").appendChild(partnerButton);
   pickerRender();
   form.hidden = false;
 
@@ -138,6 +153,7 @@ export async function mount(el) {
     form.querySelector(".attn-single").hidden = state.mode !== "single";
     form.querySelector(".attn-multi").hidden = state.mode !== "multi";
     f.tokens.disabled = Boolean(payload.token_omitted); // gallery sentences ship the word level only
+    partnerButton.hidden = !(index.partner && index.partner[state.sentence]);
     const links = view.data("links");
     out.textContent = links.length ? readout(links, data.labels[q]) : "No head selected: tick at least one head.";
     el.dataset.query = data.labels[q];
@@ -257,6 +273,7 @@ export async function mount(el) {
   // the gallery joins the picker once the view is drawn
   addGallery(el, index).then((added) => {
     if (added) pickerRender();
+    partnerButton.hidden = !(index.partner && index.partner[state.sentence]);
     el.dataset.galleryLoaded = String(added);
   }).catch((err) => fail(el, err));
   // "Try your own sentence": its code (./live.js) and the model load only when the reader asks
