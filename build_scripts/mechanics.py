@@ -107,18 +107,21 @@ def mask_chart(rows: list[dict], n: int) -> alt.VConcatChart:
 
     def panel(title: str):
         base = alt.Chart(alt.Data(values=rows)).transform_filter(alt.datum.panel == title)
-        cells = base.transform_filter("!datum.masked").mark_rect().encode(
+        # n x n rectangles: aria=False, the chart's description and the prose speak for them
+        cells = base.transform_filter("!datum.masked").mark_rect(aria=False).encode(
             x=x, y=y,
             color=alt.Color("weight:Q", scale=alt.Scale(type="sqrt", domain=[0, 1], scheme="viridis"),
                             legend=alt.Legend(title="weight", orient="right", gradientLength=size // 2)),
             tooltip=[alt.Tooltip("query:N", title="query"), alt.Tooltip("key:N", title="key"),
                      alt.Tooltip("weight:Q", format=".3f")])
-        hidden = base.transform_filter("datum.masked").mark_rect(color="#888888", opacity=0.25).encode(
+        hidden = base.transform_filter("datum.masked").mark_rect(color="#888888", opacity=0.25, aria=False).encode(
             x=x, y=y,
             tooltip=[alt.Tooltip("query:N", title="query"), alt.Tooltip("key:N", title="key (masked)")])
         return alt.layer(cells, hidden).properties(width=size, height=size, title=title)
 
     titles = list(dict.fromkeys(r["panel"] for r in rows))
-    chart = alt.vconcat(*(panel(t) for t in titles), spacing=24)
+    chart = alt.vconcat(*(panel(t) for t in titles), spacing=24, description=(
+        "Two heatmaps of attention weights, queries in rows and keys in columns: first without a mask, "
+        "then with a causal mask that hides every key after the query (grey cells)."))
     return chart.configure(background="transparent").configure_view(stroke=None).configure_title(
         fontSize=12, anchor="start", limit=size + LABEL_W + 60)
