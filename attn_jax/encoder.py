@@ -77,15 +77,20 @@ class Encoder:
         then neither stacks nor returns.
         """
         items = self.tokenize(texts)
-        if len(items) <= batch_size:
-            return self._run_batch(items, qkv)
-        order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
         results: list[SentenceResult | None] = [None] * len(items)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batches(items, batch_size):
             for i, r in zip(idx, self._run_batch([items[i] for i in idx], qkv)):
                 results[i] = r
         return results
+
+    @staticmethod
+    def batches(items: list[Tokenized], batch_size: int = BATCH_SIZE) -> list[list[int]]:
+        """Indices of ``items`` per forward pass: all of them in input order when they fit one
+        batch, else sorted by length (ties in input order) and cut into batches of ``batch_size``."""
+        if len(items) <= batch_size:
+            return [list(range(len(items)))]
+        order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
     def _run_batch(self, items: list[Tokenized], qkv: bool) -> list[SentenceResult]:
         ids, mask = pad_batch(items)

@@ -93,3 +93,9 @@ def test_many_texts_in_sorted_batches_keep_order_and_results(encoder):
         assert a.tokenized.text == b.tokenized.text
         np.testing.assert_allclose(b.attentions, a.attentions, atol=5e-6)
         np.testing.assert_allclose(b.hidden, a.hidden, atol=1e-5)
+
+
+def test_batches_one_in_order_or_sorted_by_length(encoder):
+    items = encoder.tokenize(["A b c d e f g h.", "A.", "A b.", "A b c."])
+    assert encoder.batches(items, 4) == [[0, 1, 2, 3]]
+    assert encoder.batches(items, 3) == [[1, 2, 3], [0]]
