@@ -122,8 +122,13 @@ def test_code_inputs_cover_every_loaded_module(module):
 def project_copy(tmp_path):
     """A copy of the sources, config, results and generated files: edits here touch nothing real."""
     root = tmp_path / "project"
-    for rel in ("attn_jax", "build_scripts", "benchmarks/results", "docs/generated"):
+    for rel in ("attn_jax", "build_scripts", "benchmarks/results", "data", "docs/generated"):
         shutil.copytree(ROOT / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    for g in groups():  # data files declared elsewhere (e.g. the vendored runtime the live group measures)
+        for rel in g.files:
+            if (ROOT / rel).is_file() and not (root / rel).exists():
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, root / rel)
     return root
 
 
