@@ -31,6 +31,31 @@ def results_paths(root: Path = ROOT) -> list[str]:
     return paths
 
 
+def peers_path(root: Path = ROOT) -> str | None:
+    """The `make bench-peers` results file named in ``charts.toml`` (``[cost] peers``), if any."""
+    try:
+        return tomllib.loads((root / CHARTS_CONFIG).read_text(encoding="utf-8"))["cost"].get("peers")
+    except (OSError, tomllib.TOMLDecodeError, KeyError, AttributeError):
+        return None
+
+
+def peers_facts(peers: dict) -> dict:
+    """attn_jax's CPU time over PyTorch's, side by side in one run: per attention size (weights-free
+    path against ``scaled_dot_product_attention``) and per encoder batch (against transformers).
+
+    CPU seconds, not wall clock: on a shared machine they are the steadier of the two.
+    """
+    head = peers["header"]
+    return {
+        "torch": head["versions"]["torch"], "transformers": head["versions"]["transformers"],
+        "cpu_count": head.get("cpu_count"),
+        "attention": {str(r["N"]): round(r["ratio_cpu"], 2) for r in peers["attention"]
+                      if r["work"] == "fast" and not r.get("skipped")},
+        "encoder": {str(r["batch"]): round(r["ratio_cpu"], 2) for r in peers["encoder"]},
+        "exact": all(r["exact"] for r in peers["attention"] + peers["encoder"] if not r.get("skipped")),
+    }
+
+
 def load_results(root: Path = ROOT) -> list[dict]:
     """Every existing results file of the list, in list order; at least one must exist."""
     found = [json.loads((root / p).read_text()) for p in results_paths(root) if (root / p).is_file()]
@@ -70,8 +95,12 @@ def build(ctx) -> dict[str, bytes]:
     ctx.log(f"results of {', '.join(r['header']['backend'] for r in every)}")
     tables = [cost.cost_table(r) for r in every]
     chart = cost.cost_chart([row for t in tables for row in t])
-    return chart_files(chart) | {"facts.json": dumps(_facts(every[0], tables[0])).encode()}
+    facts = _facts(every[0], tables[0])
+    if (rel := peers_path(ctx.root)) and (ctx.root / rel).is_file():
+        facts["peers"] = peers_facts(json.loads((ctx.root / rel).read_text()))
+    return chart_files(chart) | {"facts.json": dumps(facts).encode()}
 
 
-GROUPS = [Group("cost", module=__name__, build=build, files=[CHARTS_CONFIG, *results_paths()],
+GROUPS = [Group("cost", module=__name__, build=build,
+                files=[CHARTS_CONFIG, *results_paths(), *filter(None, [peers_path()])],
                 extra=lambda: {"versions": versions("altair", "vl-convert-python")})]

@@ -66,3 +66,16 @@ def test_chart_compiles_with_expected_fields():
     assert "memory ~ N^1.00" in spec["title"]["subtitle"] and "memory ~ N^2.00" in spec["title"]["subtitle"]
     text = json.dumps(vega)
     assert N_TITLE in text and "memory-efficient" in text
+
+
+def test_peers_facts_are_attn_jax_over_torch():
+    from build_scripts.cost_build import peers_facts
+
+    row = lambda **k: {"exact": True, "skipped": None, **k}  # noqa: E731
+    peers = {"header": {"versions": {"torch": "2.13.0+cpu", "transformers": "5.24.0"}, "cpu_count": 2},
+             "attention": [row(work="fast", N=2048, ratio_cpu=1.066), row(work="weights", N=2048, ratio_cpu=0.5),
+                           {"work": "weights", "N": 4096, "exact": False, "skipped": "needs 18 GiB"}],
+             "encoder": [row(batch=256, ratio_cpu=0.864)]}
+    facts = peers_facts(peers)
+    assert facts["attention"] == {"2048": 1.07} and facts["encoder"] == {"256": 0.86}
+    assert facts["exact"] is True and facts["torch"] == "2.13.0+cpu"
