@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .test_site_pages import scroll_through
 
@@ -71,7 +72,12 @@ def test_no_widget_is_cut_off(browser, site, width, scheme, tmp_path_factory):
                                ".querySelector('.attn-chart svg, .attn-chart canvas') !== null")
     # the head view's picker gets the gallery's long sentences after its first drawing
     page.wait_for_function("document.querySelector('[data-attn-widget=head-view]').dataset.galleryLoaded === 'true'")
-    page.wait_for_timeout(300)  # the head view re-lays out when its box has its final width
+    # The head view re-lays out once its box has its final width; on a busy machine that can take a
+    # while, so wait (up to 10 s) for a clean layout before measuring. A real overflow stays and fails.
+    try:
+        page.wait_for_function(f"({OVERFLOW})().length === 0", timeout=10_000)
+    except PlaywrightTimeout:
+        pass
     problems = page.evaluate(OVERFLOW)
     if width in SHOT_WIDTHS:
         folder = shots_dir(tmp_path_factory, site["generator"])
