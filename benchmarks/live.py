@@ -9,15 +9,10 @@ compile) give the baseline; the ratio is browser / JAX. Sentences are new to the
 
 from __future__ import annotations
 
-import functools
 import statistics
-import tempfile
-import threading
 import time
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 
-from .site import ARTICLE, CHROMIUM_ARGS, _Quiet, build_site
+from .site import ARTICLE, CHROMIUM, CHROMIUM_ARGS, served_site
 
 WIDGET = "[data-attn-widget='head-view']"
 STATE = f"document.querySelector(\"{WIDGET}\").dataset"
@@ -36,14 +31,10 @@ SENTENCES = [
 def browser_times() -> dict:
     from playwright.sync_api import sync_playwright
 
-    site = Path(tempfile.mkdtemp())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    build_site(site, url)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, server = served_site()
     res: dict = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url + ARTICLE)
         page.locator(WIDGET).scroll_into_view_if_needed()

@@ -83,17 +83,26 @@ def rebuild_times() -> tuple[float, float, float]:
     return visualizer, everything, warm
 
 
-def measure(rounds: int = 10) -> dict:
-    from playwright.sync_api import sync_playwright
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as `make test` finds it
 
+
+def served_site() -> tuple[str, ThreadingHTTPServer]:
+    """A fresh MkDocs build served on 127.0.0.1 (a free port): (its URL, the server to shut down)."""
     site = Path(tempfile.mkdtemp())
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     build_site(site, url)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return url, server
+
+
+def measure(rounds: int = 10) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    url, server = served_site()
     res: dict = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         loaded: list[str] = []
         page.on("requestfinished", lambda r: loaded.append(r.url))
