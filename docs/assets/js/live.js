@@ -28,6 +28,10 @@ export function payloadOf(result, heads) {
   };
 }
 
+/** An address from the widget's data attribute (relative to the page), else `fallback` next to
+ * this module (the site's layout; a standalone export sets every attribute). */
+const url = (attr, fallback) => (attr ? new URL(attr, document.baseURI) : new URL(fallback, import.meta.url));
+
 function element(tag, props = {}, children = []) {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);
@@ -62,7 +66,7 @@ export function start(el) {
     progress.hidden = false;
     say("");
     const t0 = performance.now();
-    worker = new Worker(new URL("./live-worker.js", import.meta.url), { type: "module" });
+    worker = new Worker(url(el.dataset.liveWorker, "./live-worker.js"), { type: "module" });
     worker.onmessage = (ev) => {
       const msg = ev.data;
       if (msg.type === "progress") {
@@ -83,8 +87,8 @@ export function start(el) {
       }
     };
     worker.onerror = (ev) => fallback(ev.message || "the worker stopped");
-    worker.postMessage({ type: "load", live: new URL(el.dataset.live, document.baseURI).href,
-      runtime: new URL("../vendor/onnxruntime-web/", import.meta.url).href });
+    worker.postMessage({ type: "load", live: url(el.dataset.live).href,
+      runtime: url(el.dataset.liveRuntime, "../vendor/onnxruntime-web/").href });
   }
 
   function fallback(text) {
@@ -95,6 +99,12 @@ export function start(el) {
     say(`The model could not be loaded (${text}). Check the connection and press the button again.`);
   }
 
+  if (location.protocol === "file:") { // a page opened from a file may not read the files beside it
+    button.disabled = true;
+    say("A page opened from a file cannot load the model: browsers forbid it. Serve this folder " +
+      "(python -m http.server) and open the page from http://localhost:8000/.");
+    return;
+  }
   button.addEventListener("click", load); // again after a failed download
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
