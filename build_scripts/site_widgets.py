@@ -38,6 +38,7 @@ def _head_view(ctx) -> str:
     return head_view_html(index, facts["default_readout"], f"{base}{GENERATED}/head-view/",
                           gallery=f"{base}{GENERATED}/gallery/",
                           live=(f"{base}{GENERATED}/live/", live_control(ctx.load("live/model.json"))),
+                          service_worker=f"{base}sw.js",
                           fallback=f'<noscript><img loading="lazy" src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
 
 
@@ -61,12 +62,16 @@ def live_control(model: dict) -> str:
 
 
 def head_view_html(index: dict, readout: str, src: str, gallery: str | None = None, fallback: str = "",
-                   live: tuple[str, str] | None = None) -> str:
+                   live: tuple[str, str] | None = None, live_code: tuple[str, str] | None = None,
+                   service_worker: str | None = None) -> str:
     """The head view's root element: controls (hidden until the widget fills them), chart, readout.
 
     ``index``: the head view's ``index.json`` (sentences, default); ``src``: the folder the widget
     loads ``index.json``, ``spec.json`` and ``<id>.json`` from; ``gallery``: the gallery folder.
     ``live``: the live model's folder and :func:`live_control` (adds "Try your own sentence").
+    ``live_code``: the onnxruntime-web folder and live-worker.js; by default live.js finds them where
+    the site keeps them, next to itself (the standalone export, whose scripts are inline, sets them).
+    ``service_worker``: the site's ``sw.js``, which live.js registers to keep the page for offline use.
     Also used by the standalone export (``build_scripts.view``).
     """
     default = index["default"]
@@ -78,6 +83,10 @@ def head_view_html(index: dict, readout: str, src: str, gallery: str | None = No
     gallery_attr = f' data-gallery="{html.escape(gallery)}"' if gallery else ""
     if live:  # "Try your own sentence" (live.js): the live model's folder
         gallery_attr += f' data-live="{html.escape(live[0])}"'
+    if live and service_worker:
+        gallery_attr += f' data-live-sw="{html.escape(service_worker)}"'
+    if live and live_code:
+        gallery_attr += f' data-live-runtime="{html.escape(live_code[0])}" data-live-worker="{html.escape(live_code[1])}"'
     return f"""
 <div class="attn-widget attn-head-view" data-attn-widget="head-view" data-src="{html.escape(src)}"{gallery_attr}
  data-sentence="{html.escape(default["sentence"])}">

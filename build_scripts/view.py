@@ -3,11 +3,17 @@
     python -m build_scripts.view --text "The cat sat on the mat because it was tired." \\
         [--text "..."] --out view.html
     python -m build_scripts.view --text "..." --png view.png --layer 6 --head 12 --query it
+    python -m build_scripts.view --text "..." --out view.html --live   # + view-live/, serve over HTTP
 
 The HTML file carries Vega, the site's head-view module, its styles and every
 sentence's data inline: it works from ``file://`` with no network, and in a Jupyter notebook
 (``IPython.display.IFrame("view.html", 900, 700)``, or ``HTML`` of an ``<iframe srcdoc=...>``).
-The PNG is the same Vega spec drawn by vl-convert. Layers and heads are numbered from 1 here,
+With ``--live`` the page also gets the site's "Try your own sentence" control, and a folder
+``<stem>-live/`` beside it holds what that control loads: the exported model and its tokenizer
+(copied from docs/generated/live/), the Web Worker and the vendored runtime (onnxruntime-web and
+tokenizers, with their licences). Browsers forbid a page opened from ``file://`` to read files beside
+it, so that page must be served over HTTP (``python -m http.server``); everything else still works
+from the file. The PNG is the same Vega spec drawn by vl-convert. Layers and heads are numbered from 1 here,
 as everywhere a reader sees them. Problems a user can fix end with status 2 and one line on
 stderr, as ``python -m attn_jax dump`` does; output files are written atomically.
 """
@@ -16,19 +22,28 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from attn_jax.errors import AttnJaxError
 
 from . import headview as hv
 from .artifacts import ROOT, dumps, sha256_bytes, write_atomic
 from .config import Sentence
-from .site_widgets import head_view_html
+from .site_widgets import head_view_html, live_control
 
 JS = ROOT / "docs" / "assets" / "js"
 VENDOR = ROOT / "docs" / "assets" / "vendor"
+LIVE = ROOT / "docs" / "generated" / "live"  # the exported model (build_scripts/live_build.py)
+LIVE_MODEL = ("model.onnx", "model.json", "tokenizer.json", "tokenizer_config.json")
+# the runtime folders stay siblings: the worker imports ../tokenizers/ relative to onnxruntime-web/
+LIVE_RUNTIME = {"onnxruntime-web": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE"),
+                "tokenizers": ("tokenizers.min.mjs", "LICENSE")}
 CSS = ROOT / "docs" / "assets" / "css" / "site.css"
 # Material's colour variables the site's styles use, for a page without Material
 THEME = """:root { --md-default-fg-color: #1f2328; --md-default-fg-color--light: #555; --md-default-fg-color--lighter: #aaa;
@@ -60,18 +75,72 @@ def payloads(texts: list[str], model_dir: Path | None = None) -> list[dict]:
     return [hv.sentence_payload(s, r) for s, r in zip(sentences, encoder.run(texts))]
 
 
-def _module_sources() -> dict[str, str]:
+def _module_sources(live: bool = False) -> dict[str, str]:
     """The widget's ES modules by file name, imports pointing at placeholders the page replaces
-    with blob: URLs (a file:// page cannot import files next to it in every browser)."""
-    out = {}
-    for name in ("core.js", "head-view.js"):
-        src = (JS / name).read_text(encoding="utf-8")
-        out[name] = re.sub(r'from "\./([a-z-]+\.js)"', r'from "@@\1@@"', src)
-    return out
+    with blob: URLs (a file:// page cannot import files next to it in every browser). Static imports
+    (``from "./x.js"``) are always rewritten; a dynamic ``import("./x.js")`` only of a module loaded
+    on demand (live.js, with ``live``). Others stay as they are: the page never reaches them (core.js's
+    ``import("./head-view.js")``; the boot script imports head-view.js itself)."""
+    lazy = ("live.js",) if live else ()
+
+    def placeholder(m: re.Match) -> str:
+        keyword, dep = m.groups()
+        return f'{keyword}"@@{dep}@@"' if keyword == "from " or dep in lazy else m[0]
+
+    return {name: re.sub(r'(from |import\()"\./([a-z-]+\.js)"', placeholder, (JS / name).read_text(encoding="utf-8"))
+            for name in ("core.js", "head-view.js") + lazy}
 
 
-def standalone_html(items: list[dict], layer: int, head: int, title: str = "Attention head view") -> str:
-    """The self-contained page for payloads ``items`` (first sentence shown; 0-based layer, head)."""
+def live_folder(out: Path) -> Path:
+    """The folder of the live model's files beside the page ``out``: ``view.html`` -> ``view-live/``."""
+    return out.with_name(f"{out.stem}-live")
+
+
+def _live_sources() -> dict[str, Path]:
+    """Relative path in the live folder -> source file; fails naming the fix when one is missing."""
+    files = {name: LIVE / name for name in LIVE_MODEL} | {"live-worker.js": JS / "live-worker.js"}
+    files |= {f"{d}/{name}": VENDOR / d / name for d, names in LIVE_RUNTIME.items() for name in names}
+    missing = [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise AttnJaxError(f"--live needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} missing; "
+                           f"build the live model with `make charts` (or drop --live)")
+    return files
+
+
+def write_live_folder(folder: Path, files: dict[str, Path]) -> None:
+    """Copy ``files`` (from :func:`_live_sources`) byte for byte into ``folder``, replacing it whole:
+    they go into a temporary sibling renamed into place, so a failure leaves the old folder (or none)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    old = None
+    try:
+        for rel, src in files.items():
+            dst = tmp / rel
+            if not dst.parent.is_dir():
+                dst.parent.mkdir(parents=True)
+                dst.parent.chmod(0o755)
+            shutil.copyfile(src, dst)
+            dst.chmod(0o644)
+        tmp.chmod(0o755)
+        if folder.is_dir() and not folder.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            folder.rename(old / folder.name)
+        tmp.rename(folder)
+    except BaseException:
+        if old is not None and not folder.exists():
+            (old / folder.name).rename(folder)  # put the previous folder back
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def standalone_html(items: list[dict], layer: int, head: int, title: str = "Attention head view",
+                    live: str | None = None) -> str:
+    """The self-contained page for payloads ``items`` (first sentence shown; 0-based layer, head).
+
+    ``live``: the name of the folder beside the page written by :func:`write_live_folder` (e.g.
+    ``view-live``); adds "Try your own sentence", whose code is inlined like the widget's."""
     first = items[0]
     index = {
         "sentences": [{"id": p["id"], "title": p["title"], "text": p["text"]} for p in items],
@@ -84,13 +153,18 @@ def standalone_html(items: list[dict], layer: int, head: int, title: str = "Atte
     data = {"index.json": index, "spec.json": spec} | {f"{p['id']}.json": hv.shipped_payload(p) for p in items}
     # an absolute address of its own: the data never come from a file next to the page, and it
     # resolves the same under file://, http:// and in an iframe's srcdoc (about:srcdoc)
-    widget = head_view_html(index, "Loading…", "attn-export:/data/")
+    live_args = {}
+    if live:  # addresses relative to the page: the folder beside it
+        folder = quote(live) + "/"
+        live_args = {"live": (folder, live_control(json.loads((LIVE / "model.json").read_text(encoding="utf-8")))),
+                     "live_code": (f"{folder}onnxruntime-web/", f"{folder}live-worker.js")}
+    widget = head_view_html(index, "Loading…", "attn-export:/data/", **live_args)
     # ids of this export's own (a notebook may show several): a hash of its data
     uid = "attn-" + sha256_bytes(dumps(data).encode())[:12]
     widget = widget.replace('<div class="attn-widget', f'<div id="{uid}" class="attn-widget', 1)
     # JSON inside <script type="application/json">: "</" must not end the element
     inline = lambda obj: dumps(obj).replace("</", "<\\/")  # noqa: E731
-    modules = _module_sources()
+    modules = _module_sources(live=bool(live))
     boot = """
 const data = JSON.parse(document.getElementById("@@UID@@-data").textContent);
 const sources = JSON.parse(document.getElementById("@@UID@@-modules").textContent);
@@ -110,6 +184,10 @@ const widget = await import(load("head-view.js"));
 try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 """
     vendor = f"<script>{(VENDOR / 'vega' / 'vega.min.js').read_text(encoding='utf-8')}</script>"
+    live_note = "" if not live else (
+        f" “Try your own sentence” loads the exported model, its tokenizer and the runtime (onnxruntime-web, MIT; "
+        f"tokenizers, Apache-2.0; licences inside) from the folder {html.escape(live)}/ beside this file, so the "
+        f"page must be served over HTTP with that folder next to it (e.g. <code>python -m http.server</code>).")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
@@ -120,7 +198,7 @@ try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 <h1>{html.escape(title)}</h1>
 {widget}
 <p class="attn-source">Attention weights of all-MiniLM-L6-v2 (6 layers × 12 heads), computed with attn_jax; weights stored
-to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega is included under its BSD-3-Clause licence.</p>
+to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega is included under its BSD-3-Clause licence.{live_note}</p>
 <script type="application/json" id="{uid}-data">{inline(data)}</script>
 <script type="application/json" id="{uid}-modules">{inline(modules)}</script>
 <script type="module">{boot.replace("@@UID@@", uid)}</script>
@@ -171,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--head", type=int, help="head, 1-based (default: 1)")
     p.add_argument("--query", help="query word of the first text (default: its first word)")
     p.add_argument("--title", default="Attention head view", help="page title of the HTML file")
+    p.add_argument("--live", action="store_true",
+                   help="copy the live model, tokenizer and runtime next to the HTML file (folder <stem>-live/) so "
+                        "readers can type their own sentences; the page must then be served over HTTP, "
+                        "e.g. `python -m http.server`")
     p.add_argument("--model-dir", type=Path, default=None, help="model folder (default: the installed model package)")
     args = p.parse_args(argv)
     try:
@@ -180,11 +262,20 @@ def main(argv: list[str] | None = None) -> int:
             _check_out(args.out, ".html", "--out")
         if args.png:
             _check_out(args.png, ".png", "--png")
+        if args.live and not args.out:
+            raise AttnJaxError("--live adds the live control to the HTML file; give --out view.html too")
+        live_files = _live_sources() if args.live else None  # before any model work
         items = payloads(args.text, args.model_dir)
         layer, head, query = _pick(items, args.layer, args.head, args.query)
         if args.out:
             items[0]["query"] = query
-            write_atomic(args.out, standalone_html(items, layer, head, args.title).encode())
+            folder = live_folder(args.out) if live_files else None
+            page = standalone_html(items, layer, head, args.title, live=folder.name if folder else None).encode()
+            if folder:
+                write_live_folder(folder, live_files)
+                print(f"wrote {folder}/ ({sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) / 1e6:.1f} MB; "
+                      f"serve its parent folder over HTTP, e.g. python -m http.server)", file=sys.stderr)
+            write_atomic(args.out, page)
             args.out.chmod(0o644)
             print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB, {len(items)} text(s))", file=sys.stderr)
         if args.png:

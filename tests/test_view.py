@@ -65,3 +65,64 @@ def test_png(tmp_path):
     out = tmp_path / "v.png"
     assert view.main(["--text", CAT, "--png", str(out), "--layer", "6", "--head", "12", "--query", "it"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_live_copies_the_model_and_runtime_beside_the_page(tmp_path):
+    out = tmp_path / "view.html"
+    assert view.main(["--text", CAT, "--out", str(out), "--live"]) == 0
+    docs = view.ROOT / "docs"
+    want = {name: (docs / "generated" / "live" / name).read_bytes()
+            for name in ("model.onnx", "model.json", "tokenizer.json", "tokenizer_config.json")}
+    want["live-worker.js"] = (docs / "assets" / "js" / "live-worker.js").read_bytes()
+    for d in ("onnxruntime-web", "tokenizers"):  # whole vendor folders, licences included
+        want |= {f"{d}/{k}": v for k, v in _tree(docs / "assets" / "vendor" / d).items()}
+    assert {"onnxruntime-web/LICENSE", "tokenizers/LICENSE"} <= set(want)
+    assert _tree(tmp_path / "view-live") == want
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view-live", "view.html"]  # no temporary left
+    page = out.read_text()
+    widget = re.search(r'<div id="attn-[0-9a-f]{12}" class="attn-widget[^>]*>', page, re.S).group(0)
+    assert 'data-live="view-live/"' in widget
+    assert 'data-live-runtime="view-live/onnxruntime-web/"' in widget and 'data-live-worker="view-live/live-worker.js"' in widget
+    assert 'class="attn-live"' in page and "view-live/" in re.search(r'class="attn-source">(.*?)</p>', page, re.S).group(1)
+    modules = json.loads(re.search(r'id="attn-[0-9a-f]{12}-modules">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    assert set(modules) == {"core.js", "head-view.js", "live.js"}
+    assert 'import("@@live.js@@")' in modules["head-view.js"]  # the button's import, as a blob: URL in the page
+
+
+def test_without_live_no_control_and_no_folder(tmp_path):
+    out = tmp_path / "view.html"
+    assert view.main(["--text", CAT, "--out", str(out)]) == 0
+    page = out.read_text()
+    assert 'class="attn-live"' not in page and "data-live" not in page and "-live/" not in page
+    modules = json.loads(re.search(r'id="attn-[0-9a-f]{12}-modules">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    assert set(modules) == {"core.js", "head-view.js"}
+    assert [p.name for p in tmp_path.iterdir()] == ["view.html"]
+
+
+def test_live_without_the_model_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(view, "LIVE", tmp_path / "no-live")
+    monkeypatch.chdir(tmp_path)
+    err = error_line(capsys, "--text", CAT, "--out", "view.html", "--live")
+    assert "model.onnx" in err and "make charts" in err
+    assert [p.name for p in tmp_path.iterdir()] == []  # nothing written
+
+
+def test_live_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"new a")
+    (src / "b").write_bytes(b"new b")
+    folder = tmp_path / "view-live"
+    folder.mkdir()
+    (folder / "stale").write_bytes(b"old")
+    # a source that vanished: the copy fails, the previous folder stays as it was, no temporary is left
+    with pytest.raises(OSError):
+        view.write_live_folder(folder, {"a": src / "a", "x/gone": src / "gone"})
+    assert _tree(folder) == {"stale": b"old"} and sorted(p.name for p in tmp_path.iterdir()) == ["src", "view-live"]
+    view.write_live_folder(folder, {"a": src / "a", "x/b": src / "b"})
+    assert _tree(folder) == {"a": b"new a", "x/b": b"new b"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "view-live"]
