@@ -1,15 +1,25 @@
 """The head view on a phone (two columns, touch-sized taps), its sentence gallery (filtered, a
 Winograd pair opened), and the standalone export opened from file:// with every request to
-anything but the file itself blocked. Expected values come from the generated data."""
+anything but the file itself blocked; exported with ``--live`` and served over HTTP, a sentence
+typed into it is computed in the page and checked against JAX. Expected values come from the
+generated data."""
 
+import functools
 import json
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from build_scripts import headview as hv
+
+from .conftest import _Quiet
+from .test_head_view import query_word
+from .test_live import NEW, STATE, _readout_weights, _submit
 
 pytestmark = pytest.mark.browser
 WIDGET = '[data-attn-widget="head-view"]'
@@ -123,4 +133,90 @@ def test_export_works_from_file_with_every_request_blocked(browser, exported):
     frame = page.frames[1]
     frame.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query === 'it'")
     assert errors == []
+    page.close()
+
+
+TROPHY = "The trophy doesn't fit into the brown suitcase because it is too large."
+
+
+@pytest.fixture(scope="module")
+def exported_live(tmp_path_factory):
+    """``view.html --live`` in a folder of its own, served on 127.0.0.1 (as ``python -m http.server`` would)."""
+    folder = tmp_path_factory.mktemp("export-live")
+    out = folder / "view.html"
+    cmd = [sys.executable, "-m", "build_scripts.view", "--text", TROPHY, "--out", str(out), "--layer", "4", "--head", "2",
+           "--query", "it", "--live"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    served = []
+
+    class Handler(_Quiet):
+        def log_request(self, code="-", size="-"):
+            served.append((self.path, int(code)))
+
+        def do_GET(self):
+            if self.path == "/favicon.ico":  # the browser asks on its own; the page has none
+                self.send_response(204)
+                self.end_headers()
+            else:
+                super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "file": out, "served": served}
+    server.shutdown()
+    server.server_close()
+
+
+def test_export_with_live_computes_a_typed_sentence_like_jax(browser, exported_live, encoder):
+    context = browser.new_context()
+    page = context.new_page()
+    origin = exported_live["url"]
+    requests, errors = [], []
+    context.on("request", lambda r: requests.append(r.url))  # the page's and its worker's
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(origin + "view.html")
+    page.wait_for_function(f"{STATE}.query === 'it'")
+    assert [u for u in requests if u.startswith(origin)] == [origin + "view.html"]  # nothing more until asked
+    page.click(f"{WIDGET} .attn-live-load")
+    page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
+    _submit(page, NEW)
+    info = json.loads((exported_live["file"].parent / "view-live" / "model.json").read_text())
+    [r] = encoder.run([NEW])
+    tokens = list(r.tokens)
+    word = "parrot"
+    assert tokens.count(word) == 1
+    query_word(page, word).click()
+    page.wait_for_function(f"{STATE}.query === '{word}'")
+    layer = int(page.input_value(f"{WIDGET} select[name=layer]"))
+    head = int(page.input_value(f"{WIDGET} select[name=head]"))
+    label, shown = _readout_weights(page, head)
+    assert label == word
+    row = np.sort(r.attentions[layer, head, tokens.index(word)])[::-1]
+    for k, (_, w) in enumerate(shown):  # as on the site: within the stated error, the readout rounds to 2 decimals
+        assert abs(w - row[k]) <= info["error"]["max_abs"] + 0.005, (k, shown, row[:5])
+    # every file came from the folder beside the page, and no request left the server's origin
+    assert {"/view-live/model.onnx", "/view-live/live-worker.js", "/view-live/onnxruntime-web/ort-wasm-simd-threaded.wasm",
+            "/view-live/tokenizers/tokenizers.min.mjs"} <= {p for p, _ in exported_live["served"]}
+    assert [(p, c) for p, c in exported_live["served"] if c not in (200, 204)] == []
+    assert origin + "view-live/model.onnx" in requests  # the worker's requests are seen too
+    assert [u for u in requests if not u.startswith((origin, "blob:", "data:"))] == []
+    assert errors == []
+    context.close()
+
+
+def test_export_with_live_opened_from_file_says_to_serve_it(browser, exported_live):
+    page = browser.new_page()
+    file_url = exported_live["file"].as_uri()
+    blocked, errors = [], []
+    page.route("**/*", lambda r: r.continue_() if r.request.url == file_url or r.request.url.startswith("blob:")
+               else (blocked.append(r.request.url), r.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(file_url)
+    page.wait_for_function(f"{STATE}.query === 'it'")
+    page.click(f"{WIDGET} .attn-live-load")
+    page.wait_for_function(f"document.querySelector('{WIDGET} .attn-live-message')?.textContent.includes('http.server')")
+    assert page.is_disabled(f"{WIDGET} .attn-live-load")
+    assert blocked == [] and errors == []
     page.close()
