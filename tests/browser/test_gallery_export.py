@@ -203,6 +203,8 @@ def test_export_with_live_computes_a_typed_sentence_like_jax(browser, exported_l
     assert origin + "view-live/model.onnx" in requests  # the worker's requests are seen too
     assert [u for u in requests if not u.startswith((origin, "blob:", "data:"))] == []
     assert errors == []
+    print(f"\nstandalone --live over HTTP: click to ready {page.evaluate(STATE + '.liveLoadMs')} ms, "
+          f"first sentence {page.evaluate(STATE + '.liveMs')} ms")
     context.close()
 
 
