@@ -11,7 +11,9 @@ Files:
   on tokens, and its error over every sentence of the collection: the largest |Δ| of any
   attention weight against JAX, and the share of attention rows (each layer, head and query token)
   whose strongest key is the same key as in JAX, with n. Also the size of each storage choice,
-  and of the vendored runtime (onnxruntime-web's WASM build) the page downloads with it.
+  and of the vendored runtime (onnxruntime-web's WASM build, the tokenizer library) the page
+  downloads with it; and ``version``, a hash of every file the page downloads, which names the
+  browser cache that keeps them for offline use (docs/assets/js/live-worker.js).
 - ``tokenizer.json``, ``tokenizer_config.json``: the model's own tokenizer files for the page's
   tokenizer (@huggingface/tokenizers), with the shipped fixed padding and truncation at 128
   tokens turned off, as in :func:`attn_jax.tokenize.load_tokenizer` (over-long text is an error).
@@ -42,6 +44,7 @@ MODE = "int8"
 RUNTIME = "docs/assets/vendor/onnxruntime-web"
 RUNTIME_FILES = [f"{RUNTIME}/{name}" for name in
                  ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")]
+TOKENIZER_LIB = "docs/assets/vendor/tokenizers/tokenizers.min.mjs"
 
 
 def _size(data: bytes) -> dict:
@@ -110,9 +113,12 @@ def build(ctx) -> dict[str, bytes]:
         "error": {**error, "against": "the JAX forward (attn_jax.Encoder), float32",
                   "corpus": "Winograd Schema Challenge collection (WSC285), every sentence"},
         "choices": sizes,
-        "runtime": _size(b"".join((ctx.root / f).read_bytes() for f in RUNTIME_FILES)),
+        "runtime": _size(b"".join((ctx.root / f).read_bytes() for f in [*RUNTIME_FILES, TOKENIZER_LIB])),
         "tokenizer": _size(b"".join(tokenizer.values())),
     }
+    # the page keeps its downloads in a browser cache named after this: new files, new cache
+    downloads = [shipped, *tokenizer.values(), *((ctx.root / f).read_bytes() for f in [*RUNTIME_FILES, TOKENIZER_LIB])]
+    info["version"] = sha256_bytes(b"".join(sha256_bytes(d).encode() for d in downloads))[:16]
     ctx.log(f"{len(shipped) / 1e6:.1f} MB ({info['bytes_gzip'] / 1e6:.1f} MB gzipped), "
             f"max |Δ| {error['max_abs']}, strongest key same in {error['strongest_key_same']:.2%}")
     return {"model.onnx": shipped, "model.json": dumps(info).encode(), **tokenizer}
@@ -125,4 +131,4 @@ def _extra() -> dict:
             "versions": versions("jax", "jaxlib", "jax2onnx", "onnx", "onnxruntime", "tokenizers")}
 
 
-GROUPS = [Group("live", module=__name__, build=build, files=[COLLECTION_FILE, *RUNTIME_FILES], extra=_extra)]
+GROUPS = [Group("live", module=__name__, build=build, files=[COLLECTION_FILE, *RUNTIME_FILES, TOKENIZER_LIB], extra=_extra)]

@@ -1,17 +1,22 @@
 """Try your own sentence, in a real browser: the exported encoder run by onnxruntime-web in a Web
 Worker, compared with the JAX forward on sentences that are not in the site."""
 
+import functools
 import gzip
 import json
 import re
+import threading
 import time
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlparse
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
 
 from attn_jax.errors import AttnJaxError
 
+from .conftest import _Quiet
 from .test_head_view import WIDGET, open_article, query_word
 
 pytestmark = pytest.mark.browser
@@ -138,3 +143,45 @@ def test_page_tokenizer_equals_python_tokenizer_on_the_corpus(watched, site, enc
     }""", texts)
     want = [list(map(int, t.ids)) for t in encoder.tokenize(texts)]
     assert got == want
+
+
+def test_page_reloads_and_computes_offline_once_loaded(watched, site):
+    """After the model has loaded once, the page reloads and computes a new sentence with its server
+    gone: the service worker serves the page, the worker's cache the model and runtime."""
+    page = watched
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site["dir"])))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    article = f"http://127.0.0.1:{server.server_address[1]}/attention/"
+
+    def ready():
+        page.locator(WIDGET).scroll_into_view_if_needed()
+        page.click(f"{WIDGET} .attn-live-load")
+        page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
+
+    def read_through():  # every widget mounts (and loads its data) when it comes into view
+        page.evaluate("window.scrollTo(0, 0)")
+        while page.evaluate("window.scrollY + innerHeight < document.documentElement.scrollHeight - 1"):
+            page.evaluate("window.scrollBy(0, innerHeight / 2)")
+            page.wait_for_timeout(100)
+        page.wait_for_load_state("networkidle")
+
+    try:
+        page.goto(article)
+        read_through()
+        ready()
+        page.wait_for_function(f"{STATE}.liveOffline !== undefined", timeout=60_000)
+        kept = int(page.evaluate(f"{STATE}.liveOffline"))
+        assert kept >= 5, "the page and its scripts, styles and data should be kept"
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(Exception):  # the server is really gone
+        urlopen(article, timeout=5)
+    page.reload()
+    read_through()
+    ready()
+    _submit(page, "Without a network the cached model still answers.")
+    assert "Without" not in page.inner_text(f"{WIDGET} .attn-live-message")  # the count, not the text
+    labels = page.eval_on_selector_all(f"{WIDGET} .attn-chart svg text", "ts => ts.map(t => t.textContent)")
+    assert "network" in labels and "answers" in labels, labels

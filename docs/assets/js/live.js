@@ -6,7 +6,13 @@
  * (docs/generated/live/, built by build_scripts/live_build.py from attn_jax's own forward), with a
  * progress bar. Each sentence's attention goes into the same head view (el.attnShow, from
  * ./head-view.js) with its controls, readout and keys, in WordPiece tokens. Once loaded, nothing
- * more is fetched: it works offline. Every text the reader types is shown as text, never as HTML.
+ * more is fetched, and it works offline: the worker keeps its downloads in the browser's cache, and
+ * the site's service worker (docs/sw.js) serves this page from there when the network fails.
+ * Every text the reader types is shown as text, never as HTML.
+ *
+ * Addresses come from the widget's data attributes, relative to the page: `data-live` (the model's
+ * folder), `data-live-sw` (the service worker; none: no offline copy of the page) and, for a
+ * standalone export, `data-live-runtime` and `data-live-worker`.
  */
 const MB = (b) => `${(b / 1e6).toFixed(1)} MB`;
 
@@ -31,6 +37,25 @@ export function payloadOf(result, heads) {
 /** An address from the widget's data attribute (relative to the page), else `fallback` next to
  * this module (the site's layout; a standalone export sets every attribute). */
 const url = (attr, fallback) => (attr ? new URL(attr, document.baseURI) : new URL(fallback, import.meta.url));
+
+/** Keep this page and the files it loaded for offline use: register the site's service worker
+ * (docs/sw.js, at the address in `data-live-sw`) and put them in the cache it serves from when the
+ * network fails. Returns how many files were kept (0 where the browser or the page does not allow
+ * it: the page then works online only). */
+async function keepOffline(el) {
+  if (!el.dataset.liveSw || !("serviceWorker" in navigator) || !window.isSecureContext) return 0;
+  try {
+    await navigator.serviceWorker.register(url(el.dataset.liveSw));
+    const urls = [location.href.split("#")[0], url(el.dataset.liveWorker, "./live-worker.js").href,
+      ...performance.getEntriesByType("resource").map((e) => e.name)]
+      .filter((u) => new URL(u).origin === location.origin);
+    const cache = await caches.open("attn-pages");
+    const kept = await Promise.all([...new Set(urls)].map((u) => cache.add(u).then(() => 1, () => 0)));
+    return kept.reduce((a, b) => a + b, 0);
+  } catch {
+    return 0;
+  }
+}
 
 function element(tag, props = {}, children = []) {
   const e = Object.assign(document.createElement(tag), props);
@@ -79,6 +104,7 @@ export function start(el) {
         el.dataset.liveLoadMs = String(Math.round(performance.now() - t0));
         el.dataset.liveReady = "1";
         input.focus();
+        keepOffline(el).then((kept) => { el.dataset.liveOffline = String(kept); });
       } else if (msg.type === "result" || msg.type === "error") {
         const done = pending.get(msg.id);
         pending.delete(msg.id);
