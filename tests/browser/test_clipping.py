@@ -24,7 +24,8 @@ OVERFLOW = """() => {
   for (const w of document.querySelectorAll('[data-attn-widget]')) {
     const box = w.getBoundingClientRect();
     const drawn = [...w.querySelectorAll('.attn-chart svg text, .attn-chart svg line, .attn-chart svg path, '
-      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-controls *, .attn-readout')];
+      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-controls *, .attn-readout, '
+      + '.attn-live, .attn-live *')];
     for (const d of drawn) {
       const r = d.getBoundingClientRect();
       if (r.width === 0 && r.height === 0) continue;

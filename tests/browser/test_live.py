@@ -17,6 +17,7 @@ import pytest
 from attn_jax.errors import AttnJaxError
 
 from .conftest import _Quiet
+from .test_clipping import OVERFLOW
 from .test_head_view import WIDGET, open_article, query_word
 
 pytestmark = pytest.mark.browser
@@ -91,6 +92,16 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
     for k, (_, w) in enumerate(shown):
         assert abs(w - row[k]) <= info["error"]["max_abs"] + 0.005, (k, shown, row[:5])
     assert shown[0][0] == tokens[int(r.attentions[layer, head, tokens.index(word)].argmax())] or row[0] - row[1] < 0.06
+
+    # the tokens box says the sentence is shown in WordPiece tokens, and cannot switch to words
+    assert page.is_checked(f"{WIDGET} input[name=tokens]") and page.is_disabled(f"{WIDGET} input[name=tokens]")
+
+    # the control with its form and message fits a phone, as every widget does before loading
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.wait_for_timeout(200)
+    assert page.evaluate(OVERFLOW) == []
+    page.set_viewport_size({"width": width, "height": 800})
 
     # the same keys as for any sentence: the next word becomes the query
     page.focus(f"{WIDGET} .attn-chart")

@@ -152,7 +152,8 @@ export async function mount(el) {
     [...f.query.options].forEach((o, i) => { o.hidden = !show && data.special[i]; });
     form.querySelector(".attn-single").hidden = state.mode !== "single";
     form.querySelector(".attn-multi").hidden = state.mode !== "multi";
-    f.tokens.disabled = Boolean(payload.token_omitted); // gallery sentences ship the word level only
+    // gallery sentences ship the word level only; a live one (./live.js) only WordPiece tokens
+    f.tokens.disabled = Boolean(payload.token_omitted || payload.tokens_only);
     partnerButton.hidden = !(index.partner && index.partner[state.sentence]);
     const links = view.data("links");
     out.textContent = links.length ? readout(links, data.labels[q]) : "No head selected: tick at least one head.";
@@ -224,12 +225,13 @@ export async function mount(el) {
   }));
   form.addEventListener("submit", (ev) => ev.preventDefault());
 
-  // A sentence computed in the page (./live.js) is shown like a precomputed one (word level only).
+  // A sentence computed in the page (./live.js) is shown like a precomputed one, in WordPiece
+  // tokens only (its one level sits where a word level would; the tokens box says which it is).
   el.attnShow = (next) => run(async () => {
     payload = next;
     state.sentence = next.id;
     state.level = "word";
-    f.tokens.checked = false;
+    f.tokens.checked = Boolean(next.tokens_only);
     f.sentence.selectedIndex = -1; // picking any listed sentence afterwards is a change
     state.multi = payload.multi_heads[state.layer].slice();
     syncHeadBoxes();

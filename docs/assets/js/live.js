@@ -29,7 +29,7 @@ export function payloadOf(result, heads) {
     multi_heads: Array.from({ length: layers }, () => heads.slice()),
     word: { labels: result.tokens, special: result.tokens.map((_, i) => i === 0 || i === n - 1) },
     token: null,
-    token_omitted: true,
+    tokens_only: true, // the WordPiece tokens, in the place of the word level (see ./head-view.js)
     decoded: { word: att, token: null },
   };
 }
