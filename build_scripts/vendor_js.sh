@@ -11,7 +11,6 @@ trap 'rm -rf "$TMP"' EXIT
 # package@version | tarball sha512 integrity (as published on the registry)
 PINS=(
   "vega@6.4.0|sha512-rHXCq2LpEWCLMjXBEj7hocY9G0/i5TGYRayGGSj06VTF4+l2IG2Z7oeZKCjWbUh/7hTE/mVhbaOPB72wCElh6g=="
-  "vega-embed@7.3.0|sha512-wQ8s5GaSzqoKgmRfbRolgBrjE2CP7ZKHXqH7NijxMqPjpdWxSs4Dn8tvp9g0giQvh2cK+3p56sxjWWM0wNngGw=="
   "axe-core@4.14.1|sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
   "onnxruntime-web@1.30.0|sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
   "@huggingface/tokenizers@0.2.0|sha512-LidMHe1FpcSYH4vcSjXooda34pC0M8m1gmDOv7SQi6Iv+ib1zX7J3sHBCC9/3FPCkn2k1b55FneVqMRxrr99pg=="
@@ -21,8 +20,6 @@ PINS=(
 COPIES=(
   "vega|build/vega.min.js|docs/assets/vendor/vega/vega.min.js"
   "vega|LICENSE|docs/assets/vendor/vega/LICENSE"
-  "vega-embed|build/vega-embed.min.js|docs/assets/vendor/vega-embed/vega-embed.min.js"
-  "vega-embed|LICENSE|docs/assets/vendor/vega-embed/LICENSE"
   "axe-core|axe.min.js|tests/vendor/axe-core/axe.min.js"
   "axe-core|LICENSE|tests/vendor/axe-core/LICENSE"
   "axe-core|LICENSE-3RD-PARTY.txt|tests/vendor/axe-core/LICENSE-3RD-PARTY.txt"
