@@ -15,11 +15,19 @@ Definitions, stated once:
 - *Specificity of "A attends to B"*: the weight from query A to B (summed over B's pieces)
   against the mean weight B receives from every other query token (all tokens except A and B's
   own pieces).
-- *Head roles* (:data:`ROLES`): over the ordinary (non-special) query tokens, each role's score is
-  a mean attention weight: on the previous token, on the next token (both only where that token
-  is ordinary), on [CLS] (position 0), on [SEP] (the last position), and for *broadcast* the
-  largest mean weight any one ordinary key receives from the other ordinary queries. A head takes
-  the role with the highest score when it reaches :data:`ROLE_THRESHOLD`, else "none".
+- *Head roles* (:data:`ROLES`), the one definition of "what pattern does a head show" (the head
+  view's pattern picks and the all-heads grid read the same scores): over the ordinary
+  (non-special) query tokens, each role's score is a mean attention weight. *Previous word*: on
+  the token before, over the queries whose previous token is ordinary (the first word, whose
+  previous token is [CLS], is not counted; nor is a word right after a mid-sentence [SEP]).
+  *Next word*: on the token after, over the queries whose next token is ordinary (the last word,
+  followed by [SEP], is not counted). *[CLS] sink*: on [CLS] (position 0). *[SEP] sink*: on [SEP]
+  (the last position). *Broadcast*: the largest mean weight any one ordinary key receives from
+  the other ordinary queries. A score with no query to average over is 0. A head takes the role
+  with the highest score when it reaches :data:`ROLE_THRESHOLD`, else "none".
+- *Focus*: over the ordinary query tokens, the mean of each row's largest weight on an ordinary
+  key other than the query itself and the tokens right before and after it: how much a head
+  singles out one word further away rather than a neighbour or a sink.
 - *Contribution* (Kobayashi et al., 2020): what key j moves into query i's output through head h
   is ``alpha_hij * v_jh @ W_O[h]``; its norm is ``alpha_hij * ||v_jh @ W_O[h]||``.
 """
@@ -31,7 +39,7 @@ import numpy as np
 __all__ = [
     "ROLES", "ROLE_THRESHOLD", "wilson_interval", "candidate_attention", "choice_accuracy",
     "pair_consistency", "best_head_null", "candidate_share", "specificity", "role_scores",
-    "head_roles", "role_shares", "contribution_norms", "special_shares", "cosine_rows",
+    "focus_scores", "head_roles", "role_shares", "contribution_norms", "special_shares", "cosine_rows",
     "neighbour_overlap", "ablation_importance",
 ]
 
@@ -142,6 +150,19 @@ def role_scores(att: np.ndarray, special) -> np.ndarray:
     scores = [mean_at(prev_q, prev_q - 1), mean_at(next_q, next_q + 1), mean_at(ordinary, np.zeros_like(ordinary)),
               mean_at(ordinary, np.full_like(ordinary, n - 1)), broadcast]
     return np.nan_to_num(np.stack(scores, -1), nan=0.0)
+
+
+def focus_scores(att: np.ndarray, special) -> np.ndarray:
+    """Each head's focus (module doc): ``[..., n, n]`` -> ``[...]``; a query with no far ordinary key counts 0."""
+    att = np.asarray(att, np.float64)
+    special = np.asarray(special, bool)
+    n = att.shape[-1]
+    ordinary = np.flatnonzero(~special)
+    pos = np.arange(n)
+    far = (np.abs(pos[:, None] - pos[None, :]) > 1) & ~special[None, :]  # [n, n] query x key
+    if not len(ordinary):
+        return np.zeros(att.shape[:-2])
+    return np.where(far[ordinary], att[..., ordinary, :], 0.0).max(-1).mean(-1)
 
 
 def head_roles(scores: np.ndarray, threshold: float = ROLE_THRESHOLD) -> np.ndarray:

@@ -24,7 +24,8 @@ LEFT, TOP = 52, 18  # room for "layer 1" on the left and "head 1" on top
 def grid_rows(att: np.ndarray, special) -> list[dict]:
     """One row per (layer, head): 0-based ``layer``/``head``, ``n`` words, the map ``w`` flattened
     row-major (query-major, :data:`MAP_PRECISION` decimals), and the head's ``cls`` and ``focus``
-    scores (:data:`PRECISION` decimals)."""
+    scores (:data:`PRECISION` decimals): the *[CLS] sink* and *focused* scores of
+    :func:`~build_scripts.headview.pattern_scores`, defined in :mod:`attn_jax.analysis`."""
     scores = pattern_scores(att, special)
     scores = {"cls": scores["[CLS] sink"], "focus": scores["focused"]}
     n = att.shape[-1]

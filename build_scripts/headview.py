@@ -17,6 +17,7 @@ import base64
 
 import numpy as np
 
+from attn_jax.analysis import ROLES, focus_scores, role_scores
 from attn_jax.words import align_words, word_attention
 
 PRECISION = 3  # decimals kept in the shipped weights (the readout shows 2)
@@ -64,26 +65,17 @@ def sentence_payload(sentence, result) -> dict:
 
 
 def pattern_scores(att: np.ndarray, special) -> dict[str, np.ndarray]:
-    """How strongly each head shows each common pattern in one sentence: ``{pattern: [L, H]}``.
+    """How strongly each head shows each pattern of :data:`PATTERNS` in one sentence: ``{pattern: [L, H]}``.
 
-    att ``[L, H, w, w]`` (row = query word). Means over the ordinary (non-special) query words:
-    *previous word* = weight on the word before, *next word* = on the word after, *[CLS] sink* = on
-    position 0, *focused* = each row's largest weight on an ordinary word other than itself and its
-    neighbours. The head view's pattern picks and the all-heads grid both read these.
+    att ``[L, H, w, w]`` (row = query word). The scores are defined once, in :mod:`attn_jax.analysis`:
+    *previous word*, *next word* and *[CLS] sink* are its head-role scores (:func:`~attn_jax.analysis.role_scores`),
+    *focused* its :func:`~attn_jax.analysis.focus_scores`. The head view's pattern picks and the
+    all-heads grid both read these.
     """
-    special = np.asarray(special, bool)
-    w = att.shape[-1]
-    idx = np.flatnonzero(~special)
-    far = np.ones((w, w), bool)
-    for i in range(w):
-        far[i, max(i - 1, 0) : i + 2] = False
-    far[:, special] = False
-    return {
-        "previous word": att[..., idx, idx - 1].mean(-1),
-        "next word": att[..., idx, np.minimum(idx + 1, w - 1)].mean(-1),
-        "[CLS] sink": att[..., idx, 0].mean(-1),
-        "focused": np.where(far[idx][None, None], att[..., idx, :], 0.0).max(-1).mean(-1),
-    }
+    roles = role_scores(att, special)  # [L, H, 5]
+    out = {p: roles[..., ROLES.index(p)] for p in PATTERNS if p != "focused"}
+    out["focused"] = focus_scores(att, special)
+    return out
 
 
 def classify_heads(att: np.ndarray, special: np.ndarray) -> list[dict]:

@@ -110,6 +110,36 @@ def test_role_scores_and_roles_on_constructed_heads():
     assert shares[0].tolist() == [0.75, 0, 0.25, 0, 0, 0] and shares[1].tolist() == [0, 0, 0, 0, 0.75, 0.25]
 
 
+def test_role_and_focus_scores_edge_rule_with_a_mid_sentence_sep():
+    """A neighbour that is a special token is not a previous or next word.
+
+    "[CLS] a b [SEP] c d [SEP]": previous word is asked of b (-> a) and d (-> c) only, next word
+    of a (-> b) and c (-> d) only; a's previous is [CLS], c's is the middle [SEP].
+    """
+    n = 7
+    special = np.array([1, 0, 0, 1, 0, 0, 1], bool)
+    a, b, sep, c, d, last = 1, 2, 3, 4, 5, 6
+    before = np.zeros((n, n)); before[np.arange(1, n), np.arange(n - 1)] = 1; before[0, 0] = 1  # row i -> i-1
+    after = np.zeros((n, n)); after[np.arange(n - 1), np.arange(1, n)] = 1; after[-1, -1] = 1  # row i -> i+1
+    only_special_neighbours = np.eye(n); only_special_neighbours[a] = 0; only_special_neighbours[a, 0] = 1
+    only_special_neighbours[c] = 0; only_special_neighbours[c, sep] = 1  # a -> [CLS], c -> [SEP]; b, d -> self
+    far = np.zeros((n, n)); far[:, 0] = 1  # specials' own rows do not matter
+    for q, k in ((a, d), (b, a), (c, a), (d, b)):  # half on itself, half on one word
+        far[q] = 0; far[q, q] = 0.5; far[q, k] = 0.5
+    scores = A.role_scores(np.stack([before, after, only_special_neighbours, far]), special)
+    # broadcast: key a gets 1 from b and nothing from c, d (1/3); likewise c from d, b from a, d from c
+    assert scores[0] == pytest.approx([1, 0, 0.25, 0, 1 / 3])  # b -> a, d -> c; a -> [CLS] is the [CLS] sink
+    assert scores[1] == pytest.approx([0, 1, 0, 0.25, 1 / 3])  # a -> b, c -> d; d -> the last [SEP]
+    assert scores[2, :2].tolist() == [0, 0]  # would be 0.5 and 0 if special neighbours counted
+    # focus: a's far words are c, d; b's are c, d (a is its neighbour); c's a, b; d's a, b
+    focus = A.focus_scores(np.stack([before, after, only_special_neighbours, far]), special)
+    assert focus.tolist() == [0, 0, 0, (0.5 + 0 + 0.5 + 0.5) / 4]
+    # one word: no query has an ordinary neighbour or a far word, so those scores are 0, not NaN
+    one = np.zeros((3, 3)); one[:, 0] = 1
+    assert A.role_scores(one, [True, False, True]).tolist() == [0, 0, 1, 0, 0]
+    assert A.focus_scores(one, [True, False, True]) == 0
+
+
 def test_contribution_norms_against_a_loop():
     rng = np.random.default_rng(0)
     h, n, d, m = 3, 5, 2, 7

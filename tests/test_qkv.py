@@ -165,24 +165,35 @@ def test_grid_rows_hold_every_map(grid):
 
 
 def test_pattern_scores_on_synthetic_heads():
-    """Known answers: head 0 looks at the previous word, head 1 at [CLS], head 2 at one far word.
-    The grid's per-layer summary and the head view's pattern picks both read these scores."""
+    """Known answers, one head per pattern, over the ordinary query words a..d of "[CLS] a b c d [SEP]".
+
+    Edge rule (attn_jax.analysis): a neighbour that is a special token is not a word, so the
+    previous-token head counts 3/3 (a, whose token before is [CLS], is left out), and the [CLS] and
+    [SEP] heads score 0 as previous / next word (not 1/4 from a -> [CLS] or d -> [SEP]).
+    The grid's per-layer summary and the head view's pattern picks both read these scores.
+    """
     w = 6
     special = np.array([True, False, False, False, False, True])  # [CLS] a b c d [SEP]
-    att = np.zeros((1, 3, w, w))
+    att = np.zeros((1, 5, w, w))
     for i in range(w):
-        att[0, 0, i, max(i - 1, 0)] = 1.0
-        att[0, 1, i, 0] = 1.0
-        att[0, 2, i, 4 if i < 3 else 1] = 1.0
+        att[0, 0, i, max(i - 1, 0)] = 1.0  # the token before (a -> [CLS])
+        att[0, 1, i, 0] = 1.0  # [CLS]
+        att[0, 2, i, 4 if i < 3 else 1] = 1.0  # a, b -> d; c, d -> a: always a far word
+        att[0, 3, i, min(i + 1, w - 1)] = 1.0  # the token after (d -> [SEP])
+        att[0, 4, i, w - 1] = 1.0  # [SEP]
     scores = hv.pattern_scores(att, special)
-    np.testing.assert_allclose(scores["previous word"][0], [1, 0.25, 0])  # row a's previous word is [CLS]
-    np.testing.assert_allclose(scores["[CLS] sink"][0], [0.25, 1, 0])
-    np.testing.assert_allclose(scores["focused"][0], [0, 0, 1])  # rows a, b -> d; c, d -> a: all far
+    np.testing.assert_allclose(scores["previous word"][0], [1, 0, 0, 0, 0])  # b, c, d; a's previous is [CLS]
+    np.testing.assert_allclose(scores["next word"][0], [0, 0, 0, 1, 0])  # a, b, c; d's next is [SEP]
+    np.testing.assert_allclose(scores["[CLS] sink"][0], [0.25, 1, 0, 0, 0])  # all of a..d; head 0 only from a
+    np.testing.assert_allclose(scores["focused"][0], [0, 0, 1, 0, 0])  # neighbours and specials never count
     picks = hv.classify_heads(att, special)[0]
-    assert (picks["previous word"]["head"], picks["[CLS] sink"]["head"], picks["focused"]["head"]) == (0, 1, 2)
+    want = {"previous word": 0, "[CLS] sink": 1, "focused": 2, "next word": 3}
+    assert {p: picks[p]["head"] for p in hv.PATTERNS} == want
+    assert picks["focused"]["order"][0] == 2
     rows = hg.grid_rows(att, special)
     [summary] = hg.layer_summary(rows)
     assert (summary["sink_head"], summary["focused_head"]) == (1, 2)
+    assert [r["cls"] for r in rows] == [0.25, 1, 0, 0, 0]
 
 
 def test_grid_chart_places_each_weight_at_its_row_and_column():
