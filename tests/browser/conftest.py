@@ -8,6 +8,7 @@ errors; a test fails if any request leaves 127.0.0.1 or anything is logged as an
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -29,19 +30,27 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving(directory: Path, handler=_Quiet):
+    """``directory`` served on 127.0.0.1 at a free port, in a thread, as ``python -m http.server``
+    would; yields the root URL. The server is gone when the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session", params=GENERATORS)
 def site(request, tmp_path_factory):
-    """Build the site for the port it will be served on (instant navigation needs site_url to match)."""
+    """Build the site for the port it is served on (instant navigation needs site_url to match)."""
     out = tmp_path_factory.mktemp("site") / request.param
-    handler = functools.partial(_Quiet, directory=str(out))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    proc = build_site(request.param, out, env={"SITE_URL": url})
-    assert proc.returncode == 0, proc.stderr
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": url, "dir": out, "generator": request.param}
-    server.shutdown()
-    server.server_close()
+    with serving(out) as url:
+        proc = build_site(request.param, out, env={"SITE_URL": url})
+        assert proc.returncode == 0, proc.stderr
+        yield {"url": url, "dir": out, "generator": request.param}
 
 
 @pytest.fixture(scope="session")

@@ -4,22 +4,17 @@ anything but the file itself blocked; exported with ``--live`` and served over H
 typed into it is computed in the page and checked against JAX. Expected values come from the
 generated data."""
 
-import functools
 import json
 import subprocess
 import sys
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from build_scripts import headview as hv
 
-from .conftest import _Quiet
-from .test_head_view import query_word
-from .test_live import NEW, STATE, _readout_weights, _submit
+from .conftest import _Quiet, serving
+from .test_live import NEW, STATE, _submit, readout_matches_jax
 
 pytestmark = pytest.mark.browser
 WIDGET = '[data-attn-widget="head-view"]'
@@ -161,11 +156,8 @@ def exported_live(tmp_path_factory):
             else:
                 super().do_GET()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "file": out, "served": served}
-    server.shutdown()
-    server.server_close()
+    with serving(folder, Handler) as url:
+        yield {"url": url, "file": out, "served": served}
 
 
 def test_export_with_live_computes_a_typed_sentence_like_jax(browser, exported_live, encoder):
@@ -183,19 +175,7 @@ def test_export_with_live_computes_a_typed_sentence_like_jax(browser, exported_l
     page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
     _submit(page, NEW)
     info = json.loads((exported_live["file"].parent / "view-live" / "model.json").read_text())
-    [r] = encoder.run([NEW])
-    tokens = list(r.tokens)
-    word = "parrot"
-    assert tokens.count(word) == 1
-    query_word(page, word).click()
-    page.wait_for_function(f"{STATE}.query === '{word}'")
-    layer = int(page.input_value(f"{WIDGET} select[name=layer]"))
-    head = int(page.input_value(f"{WIDGET} select[name=head]"))
-    label, shown = _readout_weights(page, head)
-    assert label == word
-    row = np.sort(r.attentions[layer, head, tokens.index(word)])[::-1]
-    for k, (_, w) in enumerate(shown):  # as on the site: within the stated error, the readout rounds to 2 decimals
-        assert abs(w - row[k]) <= info["error"]["max_abs"] + 0.005, (k, shown, row[:5])
+    readout_matches_jax(page, encoder, info["error"]["max_abs"])  # as on the site
     # every file came from the folder beside the page, and no request left the server's origin
     assert {"/view-live/model.onnx", "/view-live/live-worker.js", "/view-live/onnxruntime-web/ort-wasm-simd-threaded.wasm",
             "/view-live/tokenizers/tokenizers.min.mjs"} <= {p for p, _ in exported_live["served"]}

@@ -1,13 +1,10 @@
 """Try your own sentence, in a real browser: the exported encoder run by onnxruntime-web in a Web
 Worker, compared with the JAX forward on sentences that are not in the site."""
 
-import functools
 import gzip
 import json
 import re
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from urllib.parse import urlparse
 from urllib.request import urlopen
 
@@ -16,7 +13,7 @@ import pytest
 
 from attn_jax.errors import AttnJaxError
 
-from .conftest import _Quiet
+from .conftest import serving
 from .test_clipping import OVERFLOW
 from .test_head_view import WIDGET, open_article, query_word
 
@@ -56,6 +53,26 @@ def _readout_weights(page, head):
     return line.group(2), [(label, float(w)) for label, w in parts]
 
 
+def readout_matches_jax(page, encoder, max_abs, word="parrot"):
+    """With :data:`NEW` shown live: click ``word`` and check the readout's weights against JAX's
+    for the same sentence, layer and head. Returns the sentence's tokens and the word."""
+    [r] = encoder.run([NEW])
+    tokens = list(r.tokens)
+    assert tokens.count(word) == 1
+    query_word(page, word).click()
+    page.wait_for_function(f"{STATE}.query === '{word}'")
+    layer = int(page.input_value(f"{WIDGET} select[name=layer]"))
+    head = int(page.input_value(f"{WIDGET} select[name=head]"))
+    label, shown = _readout_weights(page, head)
+    assert label == word
+    row = np.sort(r.attentions[layer, head, tokens.index(word)])[::-1]
+    # the k-th largest weight moves at most as much as any weight; the readout rounds to 2 decimals
+    for k, (_, w) in enumerate(shown):
+        assert abs(w - row[k]) <= max_abs + 0.005, (k, shown, row[:5])
+    assert shown[0][0] == tokens[int(r.attentions[layer, head, tokens.index(word)].argmax())] or row[0] - row[1] < 0.06
+    return tokens, word
+
+
 def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder):
     page = watched
     info = _info(site)
@@ -77,21 +94,7 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
     page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
     loaded = time.perf_counter() - t0
     first = _submit(page, NEW)
-    [r] = encoder.run([NEW])
-    tokens = list(r.tokens)
-    word = "parrot"
-    assert tokens.count(word) == 1
-    query_word(page, word).click()
-    page.wait_for_function(f"{STATE}.query === '{word}'")
-    layer = int(page.input_value(f"{WIDGET} select[name=layer]"))
-    head = int(page.input_value(f"{WIDGET} select[name=head]"))
-    label, shown = _readout_weights(page, head)
-    assert label == word
-    row = np.sort(r.attentions[layer, head, tokens.index(word)])[::-1]
-    # the k-th largest weight moves at most as much as any weight; the readout rounds to 2 decimals
-    for k, (_, w) in enumerate(shown):
-        assert abs(w - row[k]) <= info["error"]["max_abs"] + 0.005, (k, shown, row[:5])
-    assert shown[0][0] == tokens[int(r.attentions[layer, head, tokens.index(word)].argmax())] or row[0] - row[1] < 0.06
+    tokens, word = readout_matches_jax(page, encoder, info["error"]["max_abs"])
 
     # the tokens box says the sentence is shown in WordPiece tokens, and cannot switch to words
     assert page.is_checked(f"{WIDGET} input[name=tokens]") and page.is_disabled(f"{WIDGET} input[name=tokens]")
@@ -160,9 +163,6 @@ def test_page_reloads_and_computes_offline_once_loaded(watched, site):
     """After the model has loaded once, the page reloads and computes a new sentence with its server
     gone: the service worker serves the page, the worker's cache the model and runtime."""
     page = watched
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site["dir"])))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    article = f"http://127.0.0.1:{server.server_address[1]}/attention/"
 
     def ready():
         page.locator(WIDGET).scroll_into_view_if_needed()
@@ -176,7 +176,8 @@ def test_page_reloads_and_computes_offline_once_loaded(watched, site):
             page.wait_for_timeout(100)
         page.wait_for_load_state("networkidle")
 
-    try:
+    with serving(site["dir"]) as root:  # a server of this test's own, to take away
+        article = root + "attention/"
         page.goto(article)
         read_through()
         ready()
@@ -184,9 +185,6 @@ def test_page_reloads_and_computes_offline_once_loaded(watched, site):
         kept = int(page.evaluate(f"{STATE}.liveOffline"))
         assert kept >= 5, "the page and its scripts, styles and data should be kept"
         page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
-    finally:
-        server.shutdown()
-        server.server_close()
     with pytest.raises(Exception):  # the server is really gone
         urlopen(article, timeout=5)
     page.reload()
