@@ -109,10 +109,21 @@ def render(chart) -> tuple[dict, str]:
     return vlc.vegalite_to_vega(spec), stable_svg(spec)
 
 
-def chart_files(chart, prefix: str = "") -> dict[str, bytes]:
-    """``{prefix}spec.json`` and ``{prefix}default.svg`` of a chart, ready for a group's output."""
+def chart_files(chart, prefix: str = "", narrow=None, narrow_below: int = 0) -> dict[str, bytes]:
+    """``{prefix}spec.json`` and ``{prefix}default.svg`` of a chart, ready for a group's output.
+
+    ``narrow``: the same chart laid out for a phone, written as ``{prefix}spec-narrow.json``; the
+    page draws it instead where the article column is narrower than ``narrow_below`` px (kept in
+    its ``usermeta``, read by ``site_widgets.chart``; the widget: ``docs/assets/js/chart.js``).
+    """
     vega, svg = render(chart)
-    return {f"{prefix}spec.json": dumps(vega).encode(), f"{prefix}default.svg": svg.encode()}
+    files = {f"{prefix}spec.json": dumps(vega).encode(), f"{prefix}default.svg": svg.encode()}
+    if narrow is not None:
+        import vl_convert as vlc
+
+        spec = vlc.vegalite_to_vega(narrow if isinstance(narrow, dict) else narrow.to_dict())
+        files[f"{prefix}spec-narrow.json"] = dumps({**spec, "usermeta": {"narrow_below": narrow_below}}).encode()
+    return files
 
 
 # --- groups and their inputs ------------------------------------------------------------------

@@ -7,8 +7,9 @@ Pure functions, tidy table in, Altair chart out:
   path (blocked online softmax: O(N) memory), at one batch size;
 - :func:`fit_exponent` - the growth exponent k in ``cost ~ N^k``: the least-squares slope of
   log(cost) against log(N) over the larger N;
-- :func:`cost_chart` - time and memory against N, log-log, one colour per path, side by side;
-  rows of several backends (CPU, GPU, ...) are drawn together, one line style per backend.
+- :func:`cost_chart` - time and memory against N, log-log, one colour per path, side by side
+  (``narrow``: one above the other, sized to a phone); rows of several backends (CPU, GPU, ...)
+  are drawn together, one line style per backend.
 
 Axis legend: N sequence length (T = S = N), B batch, H heads, D head dim.
 """
@@ -20,6 +21,9 @@ import math
 PATHS = {"weights": "plain", "fast": "memory-efficient"}  # benchmark impl -> path name in the chart
 COLOURS = {"plain": "#d95f02", "memory-efficient": "#1b9e77"}
 N_TITLE = "N (sequence length)"
+# px: in an article column narrower than this (where the chart, stacked, would be scaled down), the
+# page draws the ``narrow=True`` layout (one column, sized to a 375 px phone).
+NARROW_BELOW = 620
 
 
 def cost_table(results: dict, *, batch: int = 1) -> list[dict]:
@@ -62,7 +66,8 @@ def fit_exponent(rows: list[dict], path: str, field: str, *, min_n: int = 1024) 
     return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
 
 
-def _exponents(table: list[dict]) -> str:
+def _exponents(table: list[dict]) -> list[str]:
+    """The subtitle's parts: "fitted over N >= 1024:", then one per path with enough rows."""
     parts = []
     for path in COLOURS:
         try:
@@ -70,15 +75,19 @@ def _exponents(table: list[dict]) -> str:
         except ValueError:
             continue
         parts.append(f"{path}: time ~ N^{t:.2f}, memory ~ N^{m:.2f}")
-    return "fitted over N >= 1024: " + "; ".join(parts) if parts else ""
+    return ["fitted over N >= 1024:", *parts] if parts else []
 
 
-def cost_chart(table: list[dict], *, width: int = 300, height: int = 220):
+def cost_chart(table: list[dict], *, width: int = 300, height: int = 220, narrow: bool = False):
     """Two log-log panels side by side: median seconds per call and peak extra memory against
     N, one colour per path, tooltips with the exact values; the title names the backend and the
-    subtitle states the growth exponents fitted from the same rows."""
+    subtitle states the growth exponents fitted from the same rows. ``narrow``: the panels one
+    above the other, 250 px wide, title and subtitle broken into lines (for phones, see
+    :data:`NARROW_BELOW`)."""
     import altair as alt
 
+    if narrow:
+        width, height = 250, 180
     first = table[0] if table else {}
     shape = ", ".join(f"{k}={first[k]}" for k in ("B", "H", "D") if k in first)
     backends = list(dict.fromkeys(r["backend"] for r in table))
@@ -87,7 +96,10 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220):
                                                 legend=alt.Legend(orient="bottom")),
                    "detail": "backend:N"} if len(backends) > 1 else {}
     ns = sorted({r["N"] for r in table})
-    x = alt.X("N:Q", title=N_TITLE, scale=alt.Scale(type="log", base=2), axis=alt.Axis(format="d", values=ns))
+    # narrow: 1024 and up as "1k" .. "16k", so every label fits under its point
+    short = {"labelExpr": "datum.value >= 1024 ? datum.value / 1024 + 'k' : datum.value"} if narrow else {}
+    x = alt.X("N:Q", title=N_TITLE, scale=alt.Scale(type="log", base=2),
+              axis=alt.Axis(format="d", values=ns, **short))
     colour = alt.Color(
         "path:N",
         title="path",
@@ -110,10 +122,12 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220):
         )
 
     memory = panel("MiB", "peak extra memory (MiB, log)").transform_calculate(MiB="datum.peak_bytes / 1048576")
-    chart = alt.hconcat(panel("seconds", "seconds per call (median, log)"), memory, data=alt.Data(values=table))
-    return chart.properties(
-        title=alt.Title(
-            f"Cost of attention against N on {on}: {shape}, {first.get('dtype', '')}",
-            subtitle=_exponents([r for r in table if r["backend"] == first.get("backend")]),
-        )
-    )
+    seconds = panel("seconds", "seconds per call (median, log)")
+    chart = (alt.vconcat if narrow else alt.hconcat)(seconds, memory, data=alt.Data(values=table))
+    title = ["Cost of attention against N", f"on {on}:", f"{shape}, {first.get('dtype', '')}"]
+    fitted = _exponents([r for r in table if r["backend"] == first.get("backend")])
+    if not narrow:
+        title, fitted = f"{title[0]} {title[1]} {title[2]}", " ".join(fitted[:1] + ["; ".join(fitted[1:])])
+    # drawn on the page's own background, light or dark: grid lines in a grey that reads on both
+    return chart.properties(title=alt.Title(title, subtitle=fitted)).configure(
+        background="transparent").configure_axis(gridColor="#888", gridOpacity=0.35)

@@ -94,11 +94,13 @@ def build(ctx) -> dict[str, bytes]:
     every = load_results(ctx.root)
     ctx.log(f"results of {', '.join(r['header']['backend'] for r in every)}")
     tables = [cost.cost_table(r) for r in every]
-    chart = cost.cost_chart([row for t in tables for row in t])
+    rows = [row for t in tables for row in t]
     facts = _facts(every[0], tables[0])
     if (rel := peers_path(ctx.root)) and (ctx.root / rel).is_file():
         facts["peers"] = peers_facts(json.loads((ctx.root / rel).read_text()))
-    return chart_files(chart) | {"facts.json": dumps(facts).encode()}
+    charts = chart_files(cost.cost_chart(rows), narrow=cost.cost_chart(rows, narrow=True),
+                         narrow_below=cost.NARROW_BELOW)
+    return charts | {"facts.json": dumps(facts).encode()}
 
 
 GROUPS = [Group("cost", module=__name__, build=build,

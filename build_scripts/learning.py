@@ -50,6 +50,13 @@ from attn_jax.train import (
 from .artifacts import CACHE_REL, ROOT, code_files, sha256_bytes, write_atomic
 
 RESULT_FILE = "learning.json"
+# px: in an article column narrower than this (where the training chart, stacked, would be scaled
+# down), the page draws the charts' ``narrow=True`` layout: one column, sized to a 375 px phone.
+NARROW_BELOW = 500
+# The charts are drawn on the page's background, light or dark: grid lines and dashed rules in a
+# grey that reads on both.
+GRID = {"gridColor": "#888", "gridOpacity": 0.35}
+RULE = "#888"
 
 TASK = RecallTask(num_pairs=8, num_keys=16, num_values=10)
 
@@ -303,13 +310,18 @@ def training_table(result: dict, example: int = 0) -> list[dict]:
     return rows
 
 
-def training_chart(table: list[dict], *, title: str | None = None, width: int = 300, height: int = 200):
+def training_chart(table: list[dict], *, title: str | None = None, width: int = 300, height: int = 200,
+                   narrow: bool = False):
     """Left: the query's attention over the input tokens at the selected step (the answer
     highlighted, a dashed line at uniform attention). Right: held-out loss and accuracy against
     training step with a rule at the selected step. The step is an Altair param named ``step``,
-    bound to a range slider over the checkpoint steps; it starts at the last checkpoint."""
+    bound to a range slider over the checkpoint steps; it starts at the last checkpoint.
+    ``narrow``: the three panels in one column, 270 px wide, the title on two lines (for phones,
+    see :data:`NARROW_BELOW`)."""
     import altair as alt
 
+    if narrow:
+        width, height = 270, 170
     steps = sorted({r["step"] for r in table})
     every = steps[1] - steps[0] if len(steps) > 1 else 1
     positions = sorted({r["position"] for r in table})
@@ -343,9 +355,10 @@ def training_chart(table: list[dict], *, title: str | None = None, width: int = 
     value = base.transform_filter(alt.datum.answer).mark_text(dy=-8, fontSize=12).encode(
         x=x, y=y, text=alt.Text("attention:Q", format=".2f")
     )
-    flat = alt.Chart().mark_rule(strokeDash=[4, 3], color="#555", aria=False).encode(y=alt.datum(uniform))  # decorative: the title says what it is
+    flat = alt.Chart().mark_rule(strokeDash=[4, 3], color=RULE, aria=False).encode(y=alt.datum(uniform))  # decorative: the title says what it is
+    lines = [f"Attention from the query, {head}", "(answer in orange, dashed: uniform)"]
     attention = alt.layer(bars, value, flat, width=width, height=height).properties(
-        title=title or f"Attention from the query, {head} (answer in orange, dashed: uniform)"
+        title=title or (lines if narrow else " ".join(lines))
     )
 
     curve_base = alt.Chart().transform_filter(alt.datum.position == positions[0])  # one row a step
@@ -360,8 +373,12 @@ def training_chart(table: list[dict], *, title: str | None = None, width: int = 
         )
         return alt.layer(line, rule, dot, width=width, height=(height - 30) // 2)
 
-    curves = alt.vconcat(curve("loss", "held-out loss"), curve("accuracy", "held-out accuracy", [0, 1]))
-    return alt.hconcat(attention, curves, data=alt.Data(values=table)).add_params(step)
+    loss, accuracy = curve("loss", "held-out loss"), curve("accuracy", "held-out accuracy", [0, 1])
+    if narrow:
+        chart = alt.vconcat(attention, loss, accuracy, data=alt.Data(values=table))
+    else:
+        chart = alt.hconcat(attention, alt.vconcat(loss, accuracy), data=alt.Data(values=table))
+    return chart.add_params(step).configure(background="transparent").configure_axis(**GRID)  # on the page's own background
 
 
 def distance_table(result: dict) -> list[dict]:
@@ -374,10 +391,14 @@ def distance_table(result: dict) -> list[dict]:
     ]
 
 
-def distance_chart(table: list[dict], *, title: str | None = None, width: int = 360, height: int = 220):
-    """Held-out accuracy against distance (log2 axis), one line per model, a rule at chance."""
+def distance_chart(table: list[dict], *, title: str | None = None, width: int = 360, height: int = 220,
+                   narrow: bool = False):
+    """Held-out accuracy against distance (log2 axis), one line per model, a rule at chance.
+    ``narrow``: 250 px wide, the legend below and the title on two lines (for phones)."""
     import altair as alt
 
+    if narrow:
+        width, height = 250, 200
     chance = table[0]["chance"]
     distances = sorted({r["distance"] for r in table})
     x = alt.X(
@@ -387,7 +408,8 @@ def distance_chart(table: list[dict], *, title: str | None = None, width: int = 
         axis=alt.Axis(values=distances, format="d"),
     )
     y = alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0, 1]))
-    color = alt.Color("model:N", title="model", scale=alt.Scale(range=["#1b9e77", "#7570b3"]))
+    color = alt.Color("model:N", title="model", scale=alt.Scale(range=["#1b9e77", "#7570b3"]),
+                      legend=alt.Legend(orient="bottom") if narrow else alt.Undefined)
     lines = alt.Chart().mark_line(point=alt.OverlayMarkDef(filled=True, size=60)).encode(
         x=x, y=y, color=color,
         tooltip=[
@@ -396,13 +418,14 @@ def distance_chart(table: list[dict], *, title: str | None = None, width: int = 
             alt.Tooltip("accuracy:Q", title="accuracy", format=".3f"),
         ],
     )
-    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#555", aria=False).encode(y=alt.datum(chance))  # labelled by the text mark
+    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color=RULE, aria=False).encode(y=alt.datum(chance))  # labelled by the text mark
     label = alt.Chart().mark_text(align="left", dx=4, dy=-6, color="#555").encode(
         x=alt.datum(distances[0]), y=alt.datum(chance), text=alt.value(f"chance ({chance:g})")
     )
+    words = ["Held-out accuracy as the fact moves", "away from the question"]
     return alt.layer(lines, rule, label, data=alt.Data(values=table), width=width, height=height).properties(
-        title=title or "Held-out accuracy as the fact moves away from the question"
-    )
+        title=title or (words if narrow else " ".join(words))
+    ).configure(background="transparent").configure_axis(**GRID)  # on the page's own background
 
 
 def main(argv: list[str] | None = None) -> int:

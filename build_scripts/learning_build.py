@@ -2,8 +2,8 @@
 
 ``learning.json`` is the experiment's result (training is skipped when the cached result in
 ``.build-cache/learning/`` still matches its key, see :func:`build_scripts.learning.run_experiment`);
-``training/`` and ``distance/`` hold the two charts (compiled Vega + fallback SVG); ``facts.json``
-the numbers the article quotes.
+``training/`` and ``distance/`` hold the two charts (compiled Vega, ``spec-narrow.json`` laid out
+for phones, fallback SVG); ``facts.json`` the numbers the article quotes.
 """
 
 from __future__ import annotations
@@ -59,8 +59,11 @@ def build(ctx) -> dict[str, bytes]:
         ctx.log(f"trained in {t['total_s']:.1f} s (transformer {t['transformer_s']:.1f} s, GRU {t['gru_s']:.1f} s)")
     files = {"learning.json": (ctx.cache_dir / learning.RESULT_FILE).read_bytes(),
              "facts.json": dumps(_facts(result)).encode()}
-    files |= chart_files(learning.training_chart(learning.training_table(result)), "training/")
-    files |= chart_files(learning.distance_chart(learning.distance_table(result)), "distance/")
+    training, distance = learning.training_table(result), learning.distance_table(result)
+    files |= chart_files(learning.training_chart(training), "training/",
+                         narrow=learning.training_chart(training, narrow=True), narrow_below=learning.NARROW_BELOW)
+    files |= chart_files(learning.distance_chart(distance), "distance/",
+                         narrow=learning.distance_chart(distance, narrow=True), narrow_below=learning.NARROW_BELOW)
     return files
 
 

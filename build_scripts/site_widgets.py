@@ -193,7 +193,8 @@ WIDGETS = {"head-view": _head_view, "qkv-steps": _qkv_steps, "head-grid": _head_
 
 def chart(ctx, args: str) -> str:
     """A precomputed chart: ``NAME`` is a folder of ``generated/`` (e.g. ``cost`` or
-    ``learning/training``) holding spec.json and default.svg; the widget kind is its last part."""
+    ``learning/training``) holding spec.json and default.svg (and spec-narrow.json, for phones,
+    if the chart has one); the widget kind is its last part."""
     m = re.fullmatch(r'([a-z0-9-]+(?:/[a-z0-9-]+)?)\s+"([^"]+)"', args)
     if not m:
         raise ctx.fail(f'write {{{{ chart NAME "caption" }}}}, got {{{{ chart {args} }}}}')
@@ -201,8 +202,12 @@ def chart(ctx, args: str) -> str:
     for rel in (f"{name}/spec.json", f"{name}/default.svg"):
         ctx.require(rel)
     base, kind = ctx.base, name.rsplit("/", 1)[-1]
+    narrow = ""  # a layout for phones, drawn where the column is narrower than its usermeta says
+    if (ctx.docs_dir / GENERATED / name / "spec-narrow.json").is_file():
+        below = int(ctx.load(f"{name}/spec-narrow.json")["usermeta"]["narrow_below"])
+        narrow = f' data-spec-narrow="{base}{GENERATED}/{name}/spec-narrow.json" data-narrow-below="{below}"'
     return f"""
-<figure class="attn-widget attn-figure" data-attn-widget="{kind}" data-spec="{base}{GENERATED}/{name}/spec.json">
+<figure class="attn-widget attn-figure" data-attn-widget="{kind}" data-spec="{base}{GENERATED}/{name}/spec.json"{narrow}>
 <div class="attn-chart" tabindex="0">
 <noscript><img loading="lazy" src="{base}{GENERATED}/{name}/default.svg" alt="{html.escape(caption)}" width="100%"></noscript>
 </div>

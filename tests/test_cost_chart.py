@@ -68,6 +68,28 @@ def test_chart_compiles_with_expected_fields():
     assert N_TITLE in text and "memory-efficient" in text
 
 
+def test_narrow_chart_stacks_the_panels_and_breaks_the_titles():
+    wide, narrow = (cost_chart(cost_table(results()), narrow=n).to_dict() for n in (False, True))
+    assert "hconcat" not in narrow and len(narrow["vconcat"]) == 2
+    assert [p["encoding"] for p in narrow["vconcat"]][0]["x"]["axis"]["labelExpr"]  # 1024 -> "1k"
+    assert all(p["width"] < q["width"] for p, q in zip(narrow["vconcat"], wide["hconcat"]))
+    # the same words, broken into lines
+    assert " ".join(narrow["title"]["text"]) == wide["title"]["text"]
+    assert narrow["title"]["subtitle"][0] + " " + "; ".join(narrow["title"]["subtitle"][1:]) == wide["title"]["subtitle"]
+
+
+def test_chart_files_write_the_narrow_spec_with_its_width():
+    from build_scripts.artifacts import chart_files
+
+    table = cost_table(results())
+    files = chart_files(cost_chart(table), "cost/", narrow=cost_chart(table, narrow=True), narrow_below=620)
+    assert set(files) == {"cost/spec.json", "cost/default.svg", "cost/spec-narrow.json"}
+    narrow = json.loads(files["cost/spec-narrow.json"])
+    assert narrow["usermeta"] == {"narrow_below": 620} and narrow["layout"]["columns"] == 1
+    assert "usermeta" not in json.loads(files["cost/spec.json"])
+    assert set(chart_files(cost_chart(table))) == {"spec.json", "default.svg"}
+
+
 def test_peers_facts_are_attn_jax_over_torch():
     from build_scripts.cost_build import peers_facts
 

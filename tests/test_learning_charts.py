@@ -87,6 +87,17 @@ def test_training_chart_has_a_step_slider_and_compiles():
     assert axis["labelExpr"] == '["A", "3", "B", "1", "A"][datum.value]'  # tokens label the x axis
 
 
+def test_narrow_training_chart_is_one_column_with_the_same_slider():
+    """The layout for phones: the three panels stacked, the title on two lines, the same step param."""
+    table = learning.training_table(fake_result())
+    spec, vega = compile_checked(learning.training_chart(table, narrow=True))
+    assert "hconcat" not in spec and len(spec["vconcat"]) == 3
+    assert spec["vconcat"][0]["title"] == ["Attention from the query, layer 2, head 3", "(answer in orange, dashed: uniform)"]
+    assert spec["params"] == learning.training_chart(table).to_dict()["params"]
+    assert vega["layout"]["columns"] == 1  # the page does not try to stack it again
+    assert all(panel["width"] <= 280 for panel in spec["vconcat"])
+
+
 def test_distance_chart_compiles():
     rows = learning.distance_table(fake_result())
     assert rows[0] == {"model": "transformer", "distance": 2, "accuracy": 1.0, "chance": 0.25}
@@ -95,6 +106,9 @@ def test_distance_chart_compiles():
     x = spec["layer"][0]["encoding"]["x"]
     assert x["scale"]["type"] == "log" and x["scale"]["base"] == 2
     assert "held-out accuracy" in json.dumps(spec) and "chance (0.25)" in json.dumps(spec)
+    narrow, _ = compile_checked(learning.distance_chart(rows, narrow=True))
+    assert narrow["width"] < spec["width"] and narrow["layer"][0]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    assert " ".join(narrow["title"]) == spec["title"]  # the same title, on two lines
 
 
 def test_rounding_makes_plain_stable_json():
