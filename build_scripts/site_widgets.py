@@ -54,7 +54,8 @@ def live_control(model: dict) -> str:
             f"as 8-bit integers: over all {err['sentences']} Winograd sentences each attention weight stays within "
             f"{err['max_abs']:.3f} of JAX's, and {100 * err['strongest_key_same']:.1f}% of rows keep the same "
             f"strongest token. Download: {mb(model['bytes'])} model + {mb(model['runtime']['bytes'])} runtime "
-            f"({mb(gz)} compressed). Your sentence is shown in WordPiece tokens.")
+            f"({mb(gz)} compressed), kept by your browser: once loaded it also works offline. Your sentence is "
+            f"shown in WordPiece tokens.")
     return (f'<fieldset class="attn-live" hidden><legend>Try your own sentence</legend>\n'
             f'<p class="attn-live-note">{html.escape(note)}</p>\n'
             f'<button type="button" class="attn-live-load" data-bytes="{total}">Load the model ({mb(total)})</button>\n'
