@@ -1,7 +1,7 @@
 """Generated files of the corpus evidence (``docs/generated/evidence/``).
 
 - ``winograd-heads/``, ``head-roles/``, ``pruning/``, ``contribution/``: the four charts (compiled
-  Vega + fallback SVG);
+  Vega, its layout for phones ``spec-narrow.json``, fallback SVG);
 - ``facts.json``: every number the article quotes from them.
 
 The model runs and the measurements (:func:`build_scripts.evidence.compute`) are cached in
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import numpy as np
 
@@ -102,17 +103,17 @@ def build(ctx) -> dict[str, bytes]:
     facts["sinks"] = {"cls_busiest": busiest, "sep_weight_max": max(r["sep_weight"] for r in layers),
                       "sep_busiest_layer": max(layers, key=lambda r: r["sep_weight"])["layer_1based"]}
     w, p = t["winograd"], t["pruning"]
-    charts = {
-        "winograd-heads/": ec.winograd_chart(np.array(w["accuracy"]), np.array(w["share"]), facts["winograd"]["n"],
-                                             facts["winograd"]["null"]["p95"], facts["winograd"]["chance"]),
-        "head-roles/": ec.roles_chart(np.array(t["roles"]), facts["roles"]["n"]),
-        "pruning/": ec.pruning_chart(ec.pruning_rows(np.array(p["share"]), np.array(p["cosine"]),
-                                                     np.array(p["neighbours"]))),
-        "contribution/": ec.contribution_chart(ec.contribution_rows(t["contribution"])),
+    charts = {  # each drawn twice: for the article column, and (narrow=True) for phones
+        "winograd-heads/": partial(ec.winograd_chart, np.array(w["accuracy"]), np.array(w["share"]),
+                                   facts["winograd"]["n"], facts["winograd"]["null"]["p95"], facts["winograd"]["chance"]),
+        "head-roles/": partial(ec.roles_chart, np.array(t["roles"]), facts["roles"]["n"]),
+        "pruning/": partial(ec.pruning_chart, ec.pruning_rows(np.array(p["share"]), np.array(p["cosine"]),
+                                                              np.array(p["neighbours"]))),
+        "contribution/": partial(ec.contribution_chart, ec.contribution_rows(t["contribution"])),
     }
     files = {"facts.json": dumps(facts).encode()}
     for prefix, chart in charts.items():
-        files |= chart_files(chart, prefix)
+        files |= chart_files(chart(), prefix, narrow=chart(narrow=True), narrow_below=ec.NARROW_BELOW)
     return files
 
 

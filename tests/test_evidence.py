@@ -128,6 +128,46 @@ def test_chart_rows():
     assert [r["share"] for r in crows] == [0.5, 0.1, 0.02, 0.03]
 
 
+def fake_charts(narrow: bool) -> dict:
+    """The four charts of :func:`fake_measurement`, as Vega-Lite dicts."""
+    rng = np.random.default_rng(0)
+    acc = rng.uniform(0.4, 0.6, (2, 3))
+    crows = ec.contribution_rows([{"layer_1based": i + 1, "cls_weight": 0.5, "cls_contribution": 0.1,
+                                   "sep_weight": 0.02, "sep_contribution": 0.03} for i in range(2)])
+    prows = ec.pruning_rows(np.array([0, 0.5, 1]), rng.uniform(0, 1, (3, 3)), rng.uniform(0, 1, (3, 3)))
+    charts = {"winograd-heads": ec.winograd_chart(acc, acc, 10, 0.58, narrow=narrow),
+              "head-roles": ec.roles_chart(rng.dirichlet(np.ones(6), (2, 3)), 10, narrow=narrow),
+              "pruning": ec.pruning_chart(prows, narrow=narrow),
+              "contribution": ec.contribution_chart(crows, narrow=narrow)}
+    return {name: chart.to_dict() for name, chart in charts.items()}
+
+
+def _lines(text) -> str:
+    return " ".join(text) if isinstance(text, list) else text
+
+
+def test_narrow_charts_are_one_column_with_the_same_words():
+    """The layouts for phones: panels one above the other, no panel wider than 250 px, legends
+    below; titles and the data credit are the wide charts' words, broken into lines."""
+    wide, narrow = fake_charts(False), fake_charts(True)
+    for name in ("pruning", "contribution"):
+        assert narrow[name]["columns"] == 1 and "column" in wide[name]["facet"]
+        assert narrow[name]["spec"]["width"] == ec.NARROW_WIDTH and "columns" not in wide[name]
+        assert narrow[name]["spec"]["layer"][0]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    for name in ("winograd-heads", "head-roles"):
+        assert narrow[name]["width"] == ec.NARROW_WIDTH < wide[name]["width"]
+    assert narrow["head-roles"]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    for name in wide:
+        assert _lines(narrow[name]["title"]["text"]) == _lines(wide[name]["title"]["text"])
+        assert _lines(narrow[name]["title"]["subtitle"]).endswith(ec.WSC_CREDIT)
+        assert isinstance(narrow[name]["title"]["subtitle"], list)
+    assert _lines(narrow["head-roles"]["title"]["subtitle"]) == _lines(wide["head-roles"]["title"]["subtitle"])
+    # the Winograd axis title, on three lines; five ticks instead of one every 0.02
+    x = narrow["winograd-heads"]["layer"][-3]["encoding"]["x"]
+    assert _lines(x["title"]) == wide["winograd-heads"]["layer"][-3]["encoding"]["x"]["title"]
+    assert x["axis"]["tickCount"] == 5
+
+
 def fake_measurement(layers=2, heads=3) -> dict:
     rng = np.random.default_rng(0)
     acc = rng.uniform(0.4, 0.6, (layers, heads))
@@ -150,7 +190,12 @@ def test_build_from_cache_renders_four_charts_and_facts(tmp_path, monkeypatch):
     files = evidence_build.build(Context(log=logs.append, cache_dir=tmp_path))
     assert "measurements from the cache" in logs[0]
     assert sorted(files) == sorted(["facts.json"] + [f"{c}/{f}" for c in ("winograd-heads", "head-roles", "pruning",
-                                                                          "contribution") for f in ("spec.json", "default.svg")])
+                                                                          "contribution")
+                                                     for f in ("spec.json", "spec-narrow.json", "default.svg")])
+    for chart in ("winograd-heads", "head-roles", "pruning", "contribution"):
+        spec, narrow = (json.loads(files[f"{chart}/{f}"]) for f in ("spec.json", "spec-narrow.json"))
+        assert narrow["usermeta"] == {"narrow_below": ec.NARROW_BELOW} and "usermeta" not in spec
+        assert spec["background"] == narrow["background"] == "transparent"  # the page's own, light or dark
     svg = files["winograd-heads/default.svg"].decode()
     assert "chance 0.50" in svg and "0.58" in svg and "CC BY 4.0" in svg
     facts = json.loads(files["facts.json"])

@@ -17,9 +17,6 @@ pytestmark = pytest.mark.browser
 WIDTHS = (375, 768, 1280, 1920)
 SHOT_WIDTHS = (375, 1280)
 MIN_TEXT_PX = 10  # CSS px: Vega's default axis-label size, drawn unscaled
-# Charts still drawn in one layout and scaled down on a phone (text at 5-6 px at 375 px). They are
-# exempt here, and must still be too small at 375 px: once one has a narrow layout, delete it here.
-SMALL_TEXT_YET = {"head-roles", "winograd-heads", "pruning", "contribution"}
 
 # For each widget: its box, and every drawn element's box that sticks out of it or of the
 # viewport's width (by more than half a pixel). An <svg> or <canvas> with overflow hidden would
@@ -139,10 +136,7 @@ def test_no_widget_is_cut_off(browser, site, width, scheme, tmp_path_factory):
     except PlaywrightTimeout:  # a page that stopped answering on a busy machine: one more try
         kinds, problems, errors, small = measure(browser, site, width, scheme, tmp_path_factory)
     assert errors == []
-    assert {"head-view", "qkv-steps", "head-grid", "training", "cost"} <= set(kinds)
+    assert {"head-view", "qkv-steps", "head-grid", "training", "cost", "head-roles", "winograd-heads", "pruning",
+            "contribution"} <= set(kinds)
     assert problems == [], "\n".join(problems)
-    unreadable = [s for s in small if s.split(":")[0] not in SMALL_TEXT_YET]
-    assert unreadable == [], "\n".join(unreadable)
-    if width == WIDTHS[0]:
-        fixed = SMALL_TEXT_YET & set(kinds) - {s.split(":")[0] for s in small}
-        assert not fixed, f"{sorted(fixed)} now readable at {width} px: delete them from SMALL_TEXT_YET"
+    assert small == [], "\n".join(small)
