@@ -170,9 +170,11 @@ def test_page_reloads_and_computes_offline_once_loaded(watched, site):
         page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
 
     def read_through():  # every widget mounts (and loads its data) when it comes into view
-        page.evaluate("window.scrollTo(0, 0)")
+        # with the mouse wheel, as a reader scrolls: scrolling by script this fast sometimes left
+        # headless Chromium drawing no more frames (so nothing could mount or be clicked)
+        page.mouse.move(300, 300)
         while page.evaluate("window.scrollY + innerHeight < document.documentElement.scrollHeight - 1"):
-            page.evaluate("window.scrollBy(0, innerHeight / 2)")
+            page.mouse.wheel(0, 360)
             page.wait_for_timeout(100)
         page.wait_for_load_state("networkidle")
 

@@ -42,6 +42,14 @@ async function showInHeadView(sentence, layer, head) {
   await setControl(hv, f.layer, layer);
   await setControl(hv, f.head, head);
   hv.scrollIntoView({ behavior: REDUCED_MOTION ? "auto" : "smooth", block: "start" });
+  // A widget above may mount while the page scrolls and push the head view down: when this
+  // scroll ends, put it back at the top (a no-op when it is there). Not later: by then a scroll's
+  // end is the reader's own.
+  const settle = () => hv.scrollIntoView({ block: "start" });
+  if ("onscrollend" in window) {
+    window.addEventListener("scrollend", settle, { once: true });
+    setTimeout(() => window.removeEventListener("scrollend", settle), 1500);
+  }
   const chart = hv.querySelector(".attn-chart");
   if (chart) chart.focus({ preventScroll: true });
   return true;
