@@ -8,7 +8,6 @@ file is written atomically (a temporary file renamed into place), so a failure l
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AttnJaxError
+from .errors import ArgumentParser, AttnJaxError, run_command
 
 
 def _check_writable(out: Path) -> None:
@@ -61,26 +60,17 @@ def dump(texts: list[str], out: Path, model_dir: Path | None = None) -> None:
     _write_npz_atomic(out, arrays)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line with the fix, as for every other bad input
-        self.exit(2, f"error: {message}; see `python -m attn_jax {self.prog.split()[-1]} --help`\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m attn_jax", description="Real attention weights from all-MiniLM-L6-v2 in JAX.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="python -m attn_jax", description="Real attention weights from all-MiniLM-L6-v2 in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     p = sub.add_parser("dump", help="run the encoder on texts and write attention + hidden states to an .npz")
     p.add_argument("--text", action="append", required=True, help="a sentence (repeat for several)")
     p.add_argument("--out", required=True, type=Path, help="output file, e.g. attention.npz")
     p.add_argument("--model-dir", type=Path, default=None, help="model folder (default: the installed model package)")
     args = parser.parse_args(argv)
-    try:
+
+    def work():
         dump(args.text, args.out, args.model_dir)
-    except AttnJaxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    print(f"wrote {len(args.text)} text(s) to {args.out}", file=sys.stderr)
-    return 0
+        print(f"wrote {len(args.text)} text(s) to {args.out}", file=sys.stderr)
+
+    return run_command(work)

@@ -20,7 +20,6 @@ stderr, as ``python -m attn_jax dump`` does; output files are written atomically
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -30,7 +29,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from attn_jax.errors import AttnJaxError
+from attn_jax.errors import ArgumentParser, AttnJaxError, run_command
 
 from . import headview as hv
 from .artifacts import ROOT, dumps, sha256_bytes, write_atomic
@@ -235,13 +234,8 @@ def png(item: dict, layer: int, head: int, query: int, scale: float = 2.0) -> by
     return vlc.vega_to_png(spec, scale=scale)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line with the fix, as for every other bad input
-        self.exit(2, f"error: {message}; see `python -m build_scripts.view --help`\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(prog="python -m build_scripts.view", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m build_scripts.view", description=__doc__.split("\n\n")[0])
     p.add_argument("--text", action="append", required=True, help="a sentence (repeat for several)")
     p.add_argument("--out", type=Path, help="write one self-contained HTML file, e.g. view.html")
     p.add_argument("--png", type=Path, help="write a static image of the first text, e.g. view.png")
@@ -255,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                         "e.g. `python -m http.server`")
     p.add_argument("--model-dir", type=Path, default=None, help="model folder (default: the installed model package)")
     args = p.parse_args(argv)
-    try:
+
+    def work():
         if not args.out and not args.png:
             raise AttnJaxError("nothing to write; give --out view.html and/or --png view.png")
         if args.out:
@@ -282,16 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             write_atomic(args.png, png(items[0], layer, head, query))
             args.png.chmod(0o644)
             print(f"wrote {args.png}", file=sys.stderr)
-    except AttnJaxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write: {e.strerror} ({e.filename}); choose another path", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ def test_existing_file_is_kept_on_failure(tmp_path):
 
 def test_missing_arguments():
     assert_one_line_error(run_cli("dump", "--out", "x.npz"), "--text")
+    # the help each line points to is a command that exists
+    assert_one_line_error(run_cli("dump", "--out", "x.npz"), "see `python -m attn_jax dump --help`")
+    assert_one_line_error(run_cli(), "see `python -m attn_jax --help`")
+    assert_one_line_error(run_cli("bogus"), "see `python -m attn_jax --help`")
 
 
 def test_missing_and_corrupted_model(tmp_path, encoder):
