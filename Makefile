@@ -24,10 +24,10 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 charts: install           ## regenerate docs/generated (only what changed)
-	$(PY) -m build_scripts.build
+	$(PY) -m build_scripts
 
 check-charts: install     ## fail if a committed generated file is stale
-	$(PY) -m build_scripts.build --check
+	$(PY) -m build_scripts --check
 
 serve: charts             ## build and serve the site on http://127.0.0.1:8000
 	$(PY) -m mkdocs serve --strict -a 127.0.0.1:8000
@@ -36,7 +36,7 @@ site: charts              ## build the static site into site/
 	$(PY) -m mkdocs build --strict
 
 site-zensical: charts     ## the same site built with Zensical, into site-zensical/
-	$(PY) -m build_scripts.site_zensical --site-dir site-zensical
+	$(PY) -m build_scripts.site.zensical --site-dir site-zensical
 
 test: install             ## the whole test suite; finds Chromium for the browser tests, or installs it
 	CHROMIUM="$$($(PY) tests/browser/chromium.py)" && export CHROMIUM && $(PY) -m pytest

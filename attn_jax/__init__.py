@@ -1,50 +1,69 @@
-"""attn_jax: multi-head attention in JAX and a real pretrained encoder whose attention we can show.
+"""attn_jax: multi-head attention in JAX and real pretrained models whose attention we can show.
 
 Axis legend: B batch, T query length, S key length, H heads, D head dim, M model dim, L layers.
 
-- :func:`dot_product_attention` - one head, one example, one pure function per step.
-- :func:`multi_head_attention` - vmapped over heads and batch, jit-compiled.
-- :func:`efficient_attention` - exact blocked (online-softmax) attention in O(N) memory, used by
-  ``multi_head_attention(..., return_weights=False)``.
+Functions and classes (``attn_jax.NAME``):
+
+- :func:`dot_product_attention` - one head, one example, one pure function per step
+  (:func:`attention_scores`, :func:`scale_scores`, :func:`mask_scores`, :func:`softmax_weights`,
+  :func:`weighted_sum`), with :func:`padding_mask` and :func:`causal_mask`.
+- :func:`multi_head_attention` - vmapped over heads and batch, jit-compiled; returns the weights.
+- :func:`efficient_attention` - the same output in O(N) memory (blocked online softmax), weights
+  never formed.
+- :func:`split_heads`, :func:`merge_heads`, :func:`self_attention` - the projections around it.
 - :class:`Encoder` - all-MiniLM-L6-v2 (BERT) in JAX: per-layer, per-head attention, Q, K, V.
-- :mod:`attn_jax.words` - WordPiece tokens to words, token attention to word attention.
-- :mod:`attn_jax.tasks`, :mod:`attn_jax.train` - a synthetic recall task, a tiny transformer and
-  a GRU, and an optax training loop (how attention is learned).
+
+Modules (``attn_jax.MODULE``): ``attention``, ``efficient``, ``projections`` (the maths);
+``checkpoints``, ``tokenize``, ``model``, ``encoder``, ``corpus``, ``export`` (the pretrained
+encoder, its files, corpus runs and ONNX export); ``words`` (WordPieces to words, and the word rule); ``analysis`` (every corpus measure,
+NumPy only); ``tasks``, ``train`` (the small models this project trains); ``errors``; ``cli`` (``python -m attn_jax``).
+
+Names load on first use, so importing a light module (``attn_jax.words``, ``attn_jax.analysis``,
+``attn_jax.checkpoints``) does not import JAX: the site build and the chart pipeline's stale check
+run without it.
 """
 
-from .attention import (
-    attention_scores,
-    causal_mask,
-    dot_product_attention,
-    mask_scores,
-    multi_head_attention,
-    padding_mask,
-    scale_scores,
-    softmax_weights,
-    weighted_sum,
-)
-from .efficient import efficient_attention
-from .encoder import Encoder, SentenceResult
-from .errors import AttnJaxError
-from .projections import merge_heads, self_attention, split_heads
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "attention_scores",
-    "scale_scores",
-    "mask_scores",
-    "softmax_weights",
-    "weighted_sum",
-    "dot_product_attention",
-    "multi_head_attention",
-    "efficient_attention",
-    "padding_mask",
-    "causal_mask",
-    "split_heads",
-    "merge_heads",
-    "self_attention",
-    "Encoder",
-    "SentenceResult",
-    "AttnJaxError",
-]
+# public name -> the module that defines it
+_NAMES = {
+    "attention_scores": "attention",
+    "scale_scores": "attention",
+    "mask_scores": "attention",
+    "softmax_weights": "attention",
+    "weighted_sum": "attention",
+    "dot_product_attention": "attention",
+    "multi_head_attention": "attention",
+    "padding_mask": "attention",
+    "causal_mask": "attention",
+    "efficient_attention": "efficient",
+    "split_heads": "projections",
+    "merge_heads": "projections",
+    "self_attention": "projections",
+    "Encoder": "encoder",
+    "SentenceResult": "encoder",
+    "AttnJaxError": "errors",
+}
+_MODULES = ("analysis", "attention", "checkpoints", "cli", "corpus", "efficient", "encoder", "errors", "export",
+            "model", "projections", "tasks", "tokenize", "train", "words")
+
+__all__ = [*_NAMES, *_MODULES]
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'attn_jax' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

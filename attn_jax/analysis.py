@@ -28,6 +28,8 @@ Definitions, stated once:
 - *Focus*: over the ordinary query tokens, the mean of each row's largest weight on an ordinary
   key other than the query itself and the tokens right before and after it: how much a head
   singles out one word further away rather than a neighbour or a sink.
+- *Strong head*: a head whose weight from one word to another exceeds :data:`STRONG_WEIGHT`
+  (several times the even share of a short sentence); the article counts them.
 - *Contribution* (Kobayashi et al., 2020): what key j moves into query i's output through head h
   is ``alpha_hij * v_jh @ W_O[h]``; its norm is ``alpha_hij * ||v_jh @ W_O[h]||``.
 """
@@ -37,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "ROLES", "ROLE_THRESHOLD", "wilson_interval", "candidate_attention", "choice_accuracy",
+    "ROLES", "ROLE_THRESHOLD", "STRONG_WEIGHT", "strong_heads", "wilson_interval", "candidate_attention", "choice_accuracy",
     "pair_consistency", "best_head_null", "candidate_share", "specificity", "role_scores",
     "focus_scores", "head_roles", "role_shares", "contribution_norms", "special_shares", "cosine_rows",
     "neighbour_overlap", "ablation_importance",
@@ -45,6 +47,7 @@ __all__ = [
 
 ROLES = ("previous word", "next word", "[CLS] sink", "[SEP] sink", "broadcast", "none")
 ROLE_THRESHOLD = 0.5  # "most": a role's mean weight must reach half of the attention
+STRONG_WEIGHT = 0.3  # a "strong" link: about 4x the even share of a 13-token sentence
 
 
 def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -163,6 +166,11 @@ def focus_scores(att: np.ndarray, special) -> np.ndarray:
     if not len(ordinary):
         return np.zeros(att.shape[:-2])
     return np.where(far[ordinary], att[..., ordinary, :], 0.0).max(-1).mean(-1)
+
+
+def strong_heads(weights: np.ndarray) -> np.ndarray:
+    """Which heads are strong (module doc) for one link: weights ``[...]`` -> bool ``[...]``."""
+    return np.asarray(weights, np.float64) > STRONG_WEIGHT
 
 
 def head_roles(scores: np.ndarray, threshold: float = ROLE_THRESHOLD) -> np.ndarray:

@@ -6,7 +6,9 @@ Axis legend (used in every docstring, einsum and chart of this project):
     B batch, T query length, S key length, H heads, D head dim, M model dim, L layers.
 
 The core works on one head of one example (``q [T, D]``); ``jax.vmap`` adds heads and batch in
-:func:`multi_head_attention`, which is the jit-compiled entry point. Masks are boolean and
+:func:`multi_head_attention`, which is the jit-compiled entry point. This is the reference path: it
+forms the weights so they can be shown. The exact weights-free path for long sequences,
+:mod:`attn_jax.efficient`, builds on this module's mask rule, never the other way round. Masks are boolean and
 True means "may attend". Masked scores are filled with the float32 minimum, the softmax runs in
 float32, masked keys get exactly zero weight, and a query whose keys are all masked gets a row of
 zeros (never NaN).
@@ -19,8 +21,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from .efficient import efficient_attention
-
 __all__ = [
     "attention_scores",
     "scale_scores",
@@ -32,6 +32,7 @@ __all__ = [
     "padding_mask",
     "causal_mask",
     "check_mask_shape",
+    "check_qkv_shapes",
 ]
 
 
@@ -151,54 +152,44 @@ def _one_head_vmapped(q, k, v, mask):
     return per_batch(q, k, v, mask)
 
 
-@partial(jax.jit, static_argnames=("return_weights",))
-def _multi_head_attention(q, k, v, mask, return_weights):
-    if not return_weights:
-        # No weights wanted: the exact O(N)-memory path (blocked online softmax, or cuDNN on GPU).
-        return efficient_attention(q, k, v, mask), None
+@jax.jit
+def _multi_head_attention(q, k, v, mask):
     b, t, h, _ = q.shape
     s = k.shape[1]
     if mask is None:
         mask = jnp.ones((b, h, t, s), dtype=jnp.bool_)
     mask = jnp.broadcast_to(mask, (b, h, t, s))
-    out, weights = _one_head_vmapped(q, k, v, mask)
-    return out, (weights if return_weights else None)
+    return _one_head_vmapped(q, k, v, mask)
 
 
 def multi_head_attention(
-    q: jax.Array,
-    k: jax.Array,
-    v: jax.Array,
-    mask: jax.Array | None = None,
-    *,
-    return_weights: bool = True,
-) -> tuple[jax.Array, jax.Array | None]:
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     """Batched multi-head attention: :func:`dot_product_attention` vmapped over heads and batch.
 
     q ``[B, T, H, D]``, k and v ``[B, S, H, D]`` (the layout of ``jax.nn.dot_product_attention``),
     mask bool broadcastable to ``[B, H, T, S]`` (True = may attend) or None
-    -> ``(out [B, T, H, D], weights [B, H, T, S])``. With ``return_weights=False`` the weights
-    are not returned (``None``) and never formed: the output comes from
-    :func:`attn_jax.efficient.efficient_attention` (exact, O(N) memory, cuDNN's fused kernel on a
-    GPU where available). jit-compiled; shapes are checked before tracing so a wrong shape fails
-    with a message naming expected and actual shapes.
+    -> ``(out [B, T, H, D], weights [B, H, T, S])``. jit-compiled; shapes are checked before
+    tracing so a wrong shape fails with a message naming expected and actual shapes. When the
+    weights are not wanted, :func:`attn_jax.efficient.efficient_attention` gives the same output
+    without forming them (exact, O(N) memory).
     """
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-        raise ValueError(
-            f"multi_head_attention takes q [B, T, H, D], k and v [B, S, H, D]; got shapes "
-            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
-    b, t, h, d = q.shape
-    s = k.shape[1]
-    if k.shape != (b, s, h, d) or v.shape[:3] != (b, s, h):
-        raise ValueError(
-            f"k must be [B, S, H, D] = {(b, s, h, d)} and v [B, S, H, Dv] = {(b, s, h)} + (Dv,) "
-            f"to match q {tuple(q.shape)}; got k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
+    check_qkv_shapes(q, k, v, "multi_head_attention")
     if mask is not None:
         mask = jnp.asarray(mask)
-        check_mask_shape(mask, (b, h, t, s), "[B, H, T, S]")
-    return _multi_head_attention(q, k, v, mask, return_weights)
+        b, t, h, _ = q.shape
+        check_mask_shape(mask, (b, h, t, k.shape[1]), "[B, H, T, S]")
+    return _multi_head_attention(q, k, v, mask)
+
+
+def check_qkv_shapes(q: jax.Array, k: jax.Array, v: jax.Array, caller: str) -> None:
+    """Raise ``ValueError`` unless q ``[B, T, H, D]``, k ``[B, S, H, D]`` and v ``[B, S, H, Dv]`` agree."""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4 or k.shape != (q.shape[0], k.shape[1], *q.shape[2:]) \
+            or v.shape[:3] != k.shape[:3]:
+        raise ValueError(
+            f"{caller} takes q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] with matching B, H, D; got shapes "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
 
 
 def flops(b: int, h: int, t: int, s: int, d: int) -> float:

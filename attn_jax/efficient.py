@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .attention import check_mask_shape, check_qkv_shapes
+
 __all__ = ["efficient_attention", "default_blocks", "cudnn_available"]
 
 _CPU_BLOCK_BYTES = 8 << 20  # on CPU, the score block of one step stays within this (cache) size
@@ -277,25 +279,10 @@ def _pad_axis(x, axis, size, value=0):
 
 
 def _check_shapes(q, k, v, mask, kv_lengths):
-    """Raise ``ValueError`` naming the expected and the actual shapes."""
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4 or k.shape != (*q.shape[:1], k.shape[1], *q.shape[2:]) \
-            or v.shape[:3] != k.shape[:3]:
-        raise ValueError(
-            f"efficient_attention takes q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv]; got shapes "
-            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
-    expected = (q.shape[0], q.shape[2], q.shape[1], k.shape[1])
+    """Raise ``ValueError`` naming the expected and the actual shapes (the rules of :mod:`attn_jax.attention`)."""
+    check_qkv_shapes(q, k, v, "efficient_attention")
     if mask is not None:
-        if mask.dtype != jnp.bool_:
-            raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
-        try:
-            ok = mask.ndim <= 4 and jnp.broadcast_shapes(mask.shape, expected) == expected
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"mask shape {tuple(mask.shape)} does not broadcast to the expected [B, H, T, S] = {expected}"
-            )
+        check_mask_shape(mask, (q.shape[0], q.shape[2], q.shape[1], k.shape[1]), "[B, H, T, S]")
     if kv_lengths is not None and jnp.shape(kv_lengths) not in ((), (q.shape[0],)):
         raise ValueError(f"kv_lengths must be [B] = ({q.shape[0]},), got shape {tuple(jnp.shape(kv_lengths))}")
 

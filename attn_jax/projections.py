@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .attention import multi_head_attention
+from .efficient import efficient_attention
 
 __all__ = ["split_heads", "merge_heads", "project_qkv", "self_attention", "SelfAttention", "init_self_attention"]
 
@@ -77,9 +78,14 @@ def self_attention(
 
     Q, K, V projections -> :func:`~attn_jax.multi_head_attention` -> merge heads -> output
     projection. Returns a :class:`SelfAttention` with the output and the weights, Q, K, V.
+    ``return_weights=False`` takes :func:`~attn_jax.efficient_attention` instead: the same output,
+    the weights never formed (``weights`` is None).
     """
     q, k, v = project_qkv(params, x, num_heads)
-    heads, weights = multi_head_attention(q, k, v, mask, return_weights=return_weights)
+    if return_weights:
+        heads, weights = multi_head_attention(q, k, v, mask)
+    else:
+        heads, weights = efficient_attention(q, k, v, mask), None
     out = _dense(params["output"], merge_heads(heads))
     return SelfAttention(out, weights, q, k, v)
 

@@ -4,8 +4,8 @@ Contenders, for q, k, v ``[B, N, H, D]`` float32 (self-attention, S = T = N):
 
 - ``weights``: :func:`attn_jax.multi_head_attention` returning the weights (the plain path:
   the ``[B, H, N, N]`` scores and weights are formed, so memory grows as N^2);
-- ``fast``: the same call with ``return_weights=False`` (exact, O(N) memory: blocked online
-  softmax, or cuDNN's fused kernel on a GPU where it applies);
+- ``fast``: :func:`attn_jax.efficient_attention`, the same output without the weights (exact,
+  O(N) memory: blocked online softmax, or cuDNN's fused kernel on a GPU where it applies);
 - ``jax.nn``: :func:`jax.nn.dot_product_attention` (its default implementation choice);
 - ``numpy``: naive NumPy float32 attention, one example at a time (full score matrix);
 - ``matmul``: a dense square float32 matmul of the same flop count (at most 3072 x 3072), the
@@ -46,7 +46,7 @@ import jaxlib
 import numpy as np
 
 import attn_jax
-from attn_jax import multi_head_attention
+from attn_jax import efficient_attention, multi_head_attention
 from attn_jax.attention import flops
 from attn_jax.efficient import cudnn_available
 
@@ -141,7 +141,7 @@ def make_contenders(b, n, long_only=False):
     a = jax.random.normal(keys[0], (m, m), jnp.float32)
     fast_impl = "cudnn" if cudnn_available(q.shape, k.shape, v.shape, "float32", None, False, False) else "blocked"
     out, skipped = [], {}
-    out.append(_compiled("fast", lambda q, k, v: multi_head_attention(q, k, v, return_weights=False)[0], (q, k, v), f,
+    out.append(_compiled("fast", lambda q, k, v: efficient_attention(q, k, v), (q, k, v), f,
                          note=f"efficient_attention ({fast_impl})"))
     out.append(_compiled("matmul", lambda x: x @ x, (a,), 2.0 * m**3, note=f"[{m}, {m}] @ [{m}, {m}]"))
     if long_only:

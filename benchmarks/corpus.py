@@ -28,7 +28,7 @@ import numpy as np
 def main(argv=None) -> int:
     from attn_jax import Encoder
     from attn_jax.corpus import GATE_CHUNK, CorpusRunner
-    from build_scripts.winograd import load_collection
+    from build_scripts.pipeline.winograd import load_collection
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)

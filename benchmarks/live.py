@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from .site import ARTICLE, CHROMIUM, CHROMIUM_ARGS, served_site
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, STATE, WIDGET, submit
 
-WIDGET = "[data-attn-widget='head-view']"
-STATE = f"document.querySelector(\"{WIDGET}\").dataset"
+from .site import ARTICLE, served_site
+
 SENTENCES = [
     "My grandmother's parrot whistles whenever the kettle boils.",
     "Quiet rivers rarely carry boats past the old mill.",
@@ -42,27 +42,21 @@ def _load_model(page) -> float:
 def browser_times() -> dict:
     from playwright.sync_api import sync_playwright
 
-    url, server = served_site()
     res: dict = {}
-    with sync_playwright() as p:
+    with served_site() as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url + ARTICLE)
         res["ready_s"] = _load_model(page)
         times = []
         for text in SENTENCES:
-            page.fill(f"{WIDGET} .attn-live-form input", text)
-            t0 = time.perf_counter()
-            page.click(f"{WIDGET} .attn-live-form button[type=submit]")
-            page.wait_for_function(f"{STATE}.liveState === 'shown'", timeout=60_000)
-            times.append(time.perf_counter() - t0)
+            times.append(submit(page, text))
             page.evaluate(f"{STATE}.liveState = ''")
         res["first_s"], res["further_s"] = times[0], statistics.median(times[1:])
         # a second visit: the worker reads every file from its Cache Storage, nothing is downloaded
         page.reload()
         res["ready_cached_s"] = _load_model(page)
         browser.close()
-    server.shutdown()
     return res
 
 

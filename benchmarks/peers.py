@@ -9,7 +9,7 @@ Each call's CPU time (this process, all threads) is recorded too: on a machine s
 work it tracks the work done far more steadily than the wall clock (``ratio_cpu``).
 
 - ``attention`` (``fast``): q, k, v ``[B, N, H, D]`` float32, B=8 H=12 D=64, N = 512 .. 4096:
-  ``multi_head_attention(..., return_weights=False)`` against
+  ``efficient_attention`` against
   ``torch.nn.functional.scaled_dot_product_attention`` on ``[B, H, N, D]`` tensors.
 - ``attention`` (``weights``): ``multi_head_attention`` returning the ``[B, H, N, N]`` weights
   against PyTorch eager attention as transformers computes it (``softmax(q k^T * scale) v``).
@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn_jax import multi_head_attention
+from attn_jax import efficient_attention, multi_head_attention
 from attn_jax.attention import flops
 from benchmarks.attention import RESULTS, Contender, _compiled, available_memory, encoder_texts, header, interleaved
 
@@ -126,7 +126,7 @@ def bench_attention(work, b, n, mm, rounds, budget):
     row = {"work": work, "B": b, "N": n, "H": H, "D": D, "dtype": "float32", "skipped": None}
     scale = 1.0 / math.sqrt(D)
     if work == "fast":
-        ours = _compiled("attn_jax", lambda q, k, v: multi_head_attention(q, k, v, return_weights=False), (q, k, v), f)
+        ours = _compiled("attn_jax", lambda q, k, v: efficient_attention(q, k, v), (q, k, v), f)
         impl = "torch.nn.functional.scaled_dot_product_attention"
 
         def peer():

@@ -10,23 +10,21 @@ gallery <= 8 MB on disk, full chart rebuild <= 60 s cold, warm rebuild <= 5 s.
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import gzip
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, serving  # the browser tests' own harness
+from tests.helpers import build_site
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTICLE = "attention/"
 
 
@@ -46,19 +44,8 @@ NAVIGATE = """async (article) => {
 }"""
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def gz(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=9, mtime=0))
-
-
-def build_site(out: Path, url: str) -> None:
-    env = {**os.environ, "SITE_URL": url, "NO_MKDOCS_2_WARNING": "1"}
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "--site-dir", str(out)],
-                   cwd=ROOT, env=env, check=True)
 
 
 def rebuild_times() -> tuple[float, float, float]:
@@ -67,7 +54,7 @@ def rebuild_times() -> tuple[float, float, float]:
     and training groups, including training the small models), then a warm rebuild with nothing
     changed."""
     tmp = Path(tempfile.mkdtemp())
-    code = ("import sys; from pathlib import Path; from build_scripts.build import build; "
+    code = ("import sys; from pathlib import Path; from build_scripts.pipeline.build import build; "
             "build(generated=Path(sys.argv[1]) / 'out', cache=Path(sys.argv[1]) / 'cache', "
             "only=sys.argv[2:] or None, log=lambda m: None)")
 
@@ -83,23 +70,29 @@ def rebuild_times() -> tuple[float, float, float]:
     return visualizer, everything, warm
 
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as `make test` finds it
-
-
-def served_site() -> tuple[str, ThreadingHTTPServer]:
-    """A fresh MkDocs build served on 127.0.0.1 (a free port): (its URL, the server to shut down)."""
+@contextlib.contextmanager
+def served_site():
+    """A fresh MkDocs build served on 127.0.0.1 (a free port), as the browser tests serve it:
+    yields ``(its URL, its folder)``."""
     site = Path(tempfile.mkdtemp())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    build_site(site, url)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return url, server
+    try:
+        with serving(site) as url:
+            proc = build_site("mkdocs", site, env={"SITE_URL": url})
+            if proc.returncode:
+                raise RuntimeError(f"the site did not build: {proc.stderr}")
+            yield url, site
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
 
 
 def measure(rounds: int = 10) -> dict:
+    with served_site() as (url, site):
+        return _measure(url, site, rounds)
+
+
+def _measure(url: str, site: Path, rounds: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    url, server = served_site()
     res: dict = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -160,8 +153,6 @@ def measure(rounds: int = 10) -> dict:
         )
         res["click_ms"] = statistics.median(clicks)
         browser.close()
-    server.shutdown()
-    shutil.rmtree(site)
     return res
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -31,14 +30,15 @@ from urllib.parse import quote
 
 from attn_jax.errors import ArgumentParser, AttnJaxError, run_command
 
-from . import headview as hv
-from .artifacts import ROOT, dumps, sha256_bytes, write_atomic
-from .config import Sentence
-from .site_widgets import head_view_html, live_control
+from .groups.head_view import charts as hv_chart
+from .pipeline import payloads as hv
+from .pipeline.artifacts import GENERATED_REL, ROOT, dumps, sha256_bytes, write_atomic
+from .pipeline.config import Sentence
+from .site.widgets import head_view_html, live_control
 
 JS = ROOT / "docs" / "assets" / "js"
 VENDOR = ROOT / "docs" / "assets" / "vendor"
-LIVE = ROOT / "docs" / "generated" / "live"  # the exported model (build_scripts/live_build.py)
+LIVE = ROOT / GENERATED_REL / "live"  # the exported model (build_scripts/groups/live)
 LIVE_MODEL = ("model.onnx", "model.json", "tokenizer.json", "tokenizer_config.json")
 # the runtime folders stay siblings: the worker imports ../tokenizers/ relative to onnxruntime-web/
 LIVE_RUNTIME = {"onnxruntime-web": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE"),
@@ -74,20 +74,15 @@ def payloads(texts: list[str], model_dir: Path | None = None) -> list[dict]:
     return [hv.sentence_payload(s, r) for s, r in zip(sentences, encoder.run(texts))]
 
 
-def _module_sources(live: bool = False) -> dict[str, str]:
-    """The widget's ES modules by file name, imports pointing at placeholders the page replaces
-    with blob: URLs (a file:// page cannot import files next to it in every browser). Static imports
-    (``from "./x.js"``) are always rewritten; a dynamic ``import("./x.js")`` only of a module loaded
-    on demand (live.js, with ``live``). Others stay as they are: the page never reaches them (core.js's
-    ``import("./head-view.js")``; the boot script imports head-view.js itself)."""
-    lazy = ("live.js",) if live else ()
+def import_map(live: bool = False) -> dict:
+    """The page's import map: each widget module it runs, by the bare name the modules import each
+    other by ("attn/core.js"), mapped to its source as inline data (a page opened from ``file://``
+    may not import files next to it in every browser). The sources are copied byte for byte."""
+    import base64
 
-    def placeholder(m: re.Match) -> str:
-        keyword, dep = m.groups()
-        return f'{keyword}"@@{dep}@@"' if keyword == "from " or dep in lazy else m[0]
-
-    return {name: re.sub(r'(from |import\()"\./([a-z-]+\.js)"', placeholder, (JS / name).read_text(encoding="utf-8"))
-            for name in ("core.js", "head-view.js") + lazy}
+    names = ("core.js", "head-view.js") + (("live.js",) if live else ())
+    return {"imports": {f"attn/{name}": "data:text/javascript;base64,"
+                        + base64.b64encode((JS / name).read_bytes()).decode("ascii") for name in names}}
 
 
 def live_folder(out: Path) -> Path:
@@ -147,7 +142,7 @@ def standalone_html(items: list[dict], layer: int, head: int, title: str = "Atte
         "layers": first["layers"], "heads": first["heads"], "palette": hv.PALETTE,
     }
     level = first["word"]
-    spec = hv.head_view_spec(hv.token_rows(level), hv.layer_rows(level["attention"], layer),
+    spec = hv_chart.head_view_spec(hv_chart.token_rows(level), hv_chart.layer_rows(level["attention"], layer),
                              query=first["query"], heads=[head])
     data = {"index.json": index, "spec.json": spec} | {f"{p['id']}.json": hv.shipped_payload(p) for p in items}
     # an absolute address of its own: the data never come from a file next to the page, and it
@@ -163,24 +158,14 @@ def standalone_html(items: list[dict], layer: int, head: int, title: str = "Atte
     widget = widget.replace('<div class="attn-widget', f'<div id="{uid}" class="attn-widget', 1)
     # JSON inside <script type="application/json">: "</" must not end the element
     inline = lambda obj: dumps(obj).replace("</", "<\\/")  # noqa: E731
-    modules = _module_sources(live=bool(live))
     boot = """
-const data = JSON.parse(document.getElementById("@@UID@@-data").textContent);
-const sources = JSON.parse(document.getElementById("@@UID@@-modules").textContent);
-const urls = {};
-const load = (name) => {  // each module as a blob: URL, its imports pointing at the others
-  if (!urls[name]) {
-    const code = sources[name].replace(/@@([a-z-]+\\.js)@@/g, (_, dep) => load(dep));
-    urls[name] = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-  }
-  return urls[name];
-};
+import * as core from "attn/core.js";
+import { mount } from "attn/head-view.js";
 const el = document.getElementById("@@UID@@");
-const core = await import(load("core.js"));
+const data = JSON.parse(document.getElementById("@@UID@@-data").textContent);
 const base = new URL(el.dataset.src);
 for (const [name, value] of Object.entries(data)) core.preload(new URL(name, base).href, value);
-const widget = await import(load("head-view.js"));
-try { await widget.mount(el); } catch (err) { core.fail(el, err); }
+try { await mount(el); } catch (err) { core.fail(el, err); }
 """
     vendor = f"<script>{(VENDOR / 'vega' / 'vega.min.js').read_text(encoding='utf-8')}</script>"
     live_note = "" if not live else (
@@ -193,13 +178,13 @@ try { await widget.mount(el); } catch (err) { core.fail(el, err); }
 <style>{THEME}
 {CSS.read_text(encoding="utf-8")}</style>
 {vendor}
+<script type="importmap">{inline(import_map(bool(live)))}</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
 {widget}
 <p class="attn-source">Attention weights of all-MiniLM-L6-v2 (6 layers × 12 heads), computed with attn_jax; weights stored
 to 8 bits (within {hv.Q8_MAX_ERROR:.4f}). Vega is included under its BSD-3-Clause licence.{live_note}</p>
 <script type="application/json" id="{uid}-data">{inline(data)}</script>
-<script type="application/json" id="{uid}-modules">{inline(modules)}</script>
 <script type="module">{boot.replace("@@UID@@", uid)}</script>
 </body></html>
 """
@@ -227,7 +212,7 @@ def png(item: dict, layer: int, head: int, query: int, scale: float = 2.0) -> by
     import vl_convert as vlc
 
     level = item["word"]
-    spec = hv.head_view_spec(hv.token_rows(level), hv.layer_rows(level["attention"], layer), query=query,
+    spec = hv_chart.head_view_spec(hv_chart.token_rows(level), hv_chart.layer_rows(level["attention"], layer), query=query,
                              heads=[head], title=f"layer {layer + 1}, head {head + 1}")
     spec["background"] = "white"
     spec["title"] = {"text": f"layer {layer + 1}, head {head + 1}, query '{level['labels'][query]}'", "anchor": "start"}

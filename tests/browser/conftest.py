@@ -8,39 +8,15 @@ errors; a test fails if any request leaves 127.0.0.1 or anything is logged as an
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from sitebuild import GENERATORS, build_site
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.helpers import GENERATORS, build_site
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serving(directory: Path, handler=_Quiet):
-    """``directory`` served on 127.0.0.1 at a free port, in a thread, as ``python -m http.server``
-    would; yields the root URL. The server is gone when the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="session", params=GENERATORS)
@@ -61,8 +37,7 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"],
+        "args": CHROMIUM_ARGS,
     }
 
 
@@ -78,9 +53,3 @@ def watched(page):
     assert errors == [], f"console errors: {errors}"
 
 
-def axe_violations(page, impacts=("serious", "critical")):
-    """Run axe-core (vendored, injected) on the page; return the violations of the given impacts."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-            if v["impact"] in impacts]

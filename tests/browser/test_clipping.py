@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.browser.harness import OVERFLOW
+
 pytestmark = pytest.mark.browser
 WIDTHS = (375, 768, 1280, 1920)
 SHOT_WIDTHS = (375, 1280)
@@ -21,35 +23,6 @@ MIN_TEXT_PX = 10  # CSS px: Vega's default axis-label size, drawn unscaled
 # For each widget: its box, and every drawn element's box that sticks out of it or of the
 # viewport's width (by more than half a pixel). An <svg> or <canvas> with overflow hidden would
 # hide a cut-off chart, so the drawn elements are measured, not only the chart's box.
-OVERFLOW = """() => {
-  const vw = document.documentElement.clientWidth;
-  const out = [];
-  for (const w of document.querySelectorAll('[data-attn-widget]')) {
-    const box = w.getBoundingClientRect();
-    const drawn = [...w.querySelectorAll('.attn-chart svg text, .attn-chart svg line, .attn-chart svg path, '
-      + '.attn-chart svg rect, .attn-chart canvas, .attn-chart svg, .attn-controls, .attn-controls *, .attn-readout, '
-      + '.attn-live, .attn-live *')];
-    for (const d of drawn) {
-      const r = d.getBoundingClientRect();
-      if (r.width === 0 && r.height === 0) continue;
-      const left = Math.min(r.left - box.left, r.left);
-      const right = Math.max(r.right - box.right, r.right - vw);
-      if (left < -0.5 || right > 0.5) {
-        out.push(`${w.dataset.attnWidget}: <${d.tagName.toLowerCase()}> ${JSON.stringify((d.textContent || '').slice(0, 20))}`
-          + ` spans ${r.left.toFixed(0)}..${r.right.toFixed(0)}, box ${box.left.toFixed(0)}..${box.right.toFixed(0)}, viewport ${vw}`);
-      }
-    }
-    // a chart scrolled inside its box is cut off too
-    for (const s of w.querySelectorAll('.attn-chart, .attn-chart *')) {
-      if (s.scrollWidth > s.clientWidth + 1 && getComputedStyle(s).overflowX !== 'visible') {
-        out.push(`${w.dataset.attnWidget}: <${s.tagName.toLowerCase()}.${s.className}> scrolls (${s.scrollWidth} > ${s.clientWidth})`);
-      }
-    }
-  }
-  return out;
-}"""
-
-
 # Per widget, its SVG text drawn smaller than the limit: the rendered size is the font size times the
 # scale of the text's screen transform (a chart wider than its box is scaled down by the CSS).
 SMALL_TEXT = """(limit) => {
@@ -101,7 +74,9 @@ def measure(browser, site, width, scheme, tmp_path_factory):
         for y in range(0, height + 800, 700):  # scroll down in steps: widgets mount lazily
             js(page, f"window.scrollTo(0, {y})")
             page.wait_for_timeout(60)
-        kinds = js(page, "[...document.querySelectorAll('[data-attn-widget]')].map(w => w.dataset.attnWidget)")
+        # each widget by name: its chart's folder (a plain chart), else its kind
+        kinds = js(page, "[...document.querySelectorAll('[data-attn-widget]')]"
+                         ".map(w => (w.dataset.chart || w.dataset.attnWidget).split('/').pop())")
         for i in range(len(kinds)):  # each widget in view, until it has drawn
             js(page, f"document.querySelectorAll('[data-attn-widget]')[{i}].scrollIntoView({{block: 'center'}})")
             page.wait_for_function(f"document.querySelectorAll('[data-attn-widget]')[{i}]"

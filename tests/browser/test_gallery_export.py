@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from build_scripts import headview as hv
+from build_scripts.pipeline import payloads as hv
 
-from .conftest import _Quiet, serving
-from .test_live import NEW, STATE, _submit, readout_matches_jax
+from tests.browser.harness import NEW, STATE, Quiet, readout_matches_jax, serving, submit
 
 pytestmark = pytest.mark.browser
 WIDGET = '[data-attn-widget="head-view"]'
@@ -145,7 +144,7 @@ def exported_live(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     served = []
 
-    class Handler(_Quiet):
+    class Handler(Quiet):
         def log_request(self, code="-", size="-"):
             served.append((self.path, int(code)))
 
@@ -173,7 +172,7 @@ def test_export_with_live_computes_a_typed_sentence_like_jax(browser, exported_l
     assert [u for u in requests if u.startswith(origin)] == [origin + "view.html"]  # nothing more until asked
     page.click(f"{WIDGET} .attn-live-load")
     page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
-    _submit(page, NEW)
+    submit(page, NEW)
     info = json.loads((exported_live["file"].parent / "view-live" / "model.json").read_text())
     readout_matches_jax(page, encoder, info["error"]["max_abs"])  # as on the site
     # every file came from the folder beside the page, and no request left the server's origin

@@ -5,30 +5,15 @@ import json
 
 import pytest
 
-from build_scripts import headview as hv
+from build_scripts.pipeline import payloads as hv
 
-from .conftest import axe_violations
+from tests.browser.harness import WIDGET, axe_violations, open_article, query_word
 
 pytestmark = pytest.mark.browser
-WIDGET = '[data-attn-widget="head-view"]'
-
-
-def open_article(page, site):
-    page.goto(site["url"] + "attention/")
-    page.locator(WIDGET).scroll_into_view_if_needed()  # widgets mount when they come into view
-    page.wait_for_selector(f"{WIDGET} .attn-chart svg text")
-    page.wait_for_function(f"document.querySelector('{WIDGET}').dataset.query !== undefined")
 
 
 def load(site, name):
     return json.loads((site["dir"] / "generated" / "head-view" / name).read_text())
-
-
-def query_word(page, label):
-    """The word in the query (top) row."""
-    words = page.locator(f"{WIDGET} .attn-chart svg text", has_text=label)
-    boxes = [(words.nth(i).bounding_box()["y"], i) for i in range(words.count()) if words.nth(i).text_content() == label]
-    return words.nth(min(boxes)[1])
 
 
 THICKEST_END = """(sel) => {

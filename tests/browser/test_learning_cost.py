@@ -54,8 +54,8 @@ def test_play_button_advances_the_steps(watched, site):
 def test_cost_chart_renders_measured_points(watched, site):
     page = watched
     page.goto(site["url"] + "attention/")
-    page.locator('[data-attn-widget="cost"]').scroll_into_view_if_needed()
-    page.wait_for_selector('[data-attn-widget="cost"] .attn-chart svg text')
+    page.locator('[data-chart="cost"]').scroll_into_view_if_needed()
+    page.wait_for_selector('[data-chart="cost"] .attn-chart svg text')
     facts = json.loads((site["dir"] / "generated" / "cost" / "facts.json").read_text())
-    text = " ".join(labels(page, '[data-attn-widget="cost"]'))
+    text = " ".join(labels(page, '[data-chart="cost"]'))
     assert facts["backend"] in text and "N (sequence length)" in text

@@ -13,14 +13,11 @@ import pytest
 
 from attn_jax.errors import AttnJaxError
 
-from .conftest import serving
-from .test_clipping import OVERFLOW
-from .test_head_view import WIDGET, open_article, query_word
+from tests.browser.harness import (
+    LINE, NEW, OVERFLOW, STATE, WIDGET, open_article, query_word, readout_matches_jax, readout_weights, serving, submit,
+)
 
 pytestmark = pytest.mark.browser
-STATE = f"document.querySelector('{WIDGET}').dataset"
-NEW = "My grandmother's parrot whistles whenever the kettle boils."  # in no page, gallery or corpus
-LINE = re.compile(r"head (\d+): '(.*?)' → (.*)")
 
 
 def _info(site):
@@ -36,41 +33,6 @@ def _served_gzip(site, urls) -> int:
         if path.is_file():
             total += len(gzip.compress(path.read_bytes(), 9))
     return total
-
-
-def _submit(page, text, state="shown"):
-    page.fill(f"{WIDGET} .attn-live-form input", text)
-    t0 = time.perf_counter()
-    page.click(f"{WIDGET} .attn-live-form button[type=submit]")
-    page.wait_for_function(f"{STATE}.liveState === '{state}'", timeout=60_000)
-    return time.perf_counter() - t0
-
-
-def _readout_weights(page, head):
-    lines = page.inner_text(f"{WIDGET} .attn-readout").splitlines()
-    [line] = [m for m in map(LINE.match, lines) if m and int(m.group(1)) == head + 1]
-    parts = [p.rsplit(" ", 1) for p in line.group(3).rstrip(", …").split(", ")]
-    return line.group(2), [(label, float(w)) for label, w in parts]
-
-
-def readout_matches_jax(page, encoder, max_abs, word="parrot"):
-    """With :data:`NEW` shown live: click ``word`` and check the readout's weights against JAX's
-    for the same sentence, layer and head. Returns the sentence's tokens and the word."""
-    [r] = encoder.run([NEW])
-    tokens = list(r.tokens)
-    assert tokens.count(word) == 1
-    query_word(page, word).click()
-    page.wait_for_function(f"{STATE}.query === '{word}'")
-    layer = int(page.input_value(f"{WIDGET} select[name=layer]"))
-    head = int(page.input_value(f"{WIDGET} select[name=head]"))
-    label, shown = _readout_weights(page, head)
-    assert label == word
-    row = np.sort(r.attentions[layer, head, tokens.index(word)])[::-1]
-    # the k-th largest weight moves at most as much as any weight; the readout rounds to 2 decimals
-    for k, (_, w) in enumerate(shown):
-        assert abs(w - row[k]) <= max_abs + 0.005, (k, shown, row[:5])
-    assert shown[0][0] == tokens[int(r.attentions[layer, head, tokens.index(word)].argmax())] or row[0] - row[1] < 0.06
-    return tokens, word
 
 
 def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder):
@@ -93,7 +55,7 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
     page.click(f"{WIDGET} .attn-live-load")
     page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
     loaded = time.perf_counter() - t0
-    first = _submit(page, NEW)
+    first = submit(page, NEW)
     tokens, word = readout_matches_jax(page, encoder, info["error"]["max_abs"])
 
     # the tokens box says the sentence is shown in WordPiece tokens, and cannot switch to words
@@ -112,9 +74,9 @@ def test_own_sentence_matches_jax_within_the_stated_error(watched, site, encoder
     page.wait_for_function(f"{STATE}.query === '{tokens[tokens.index(word) + 1]}'")
 
     # a further sentence, then the same with the network gone: nothing more is fetched
-    further = _submit(page, "Quiet rivers rarely carry boats past the old mill.")
+    further = submit(page, "Quiet rivers rarely carry boats past the old mill.")
     page.context.set_offline(True)
-    offline = _submit(page, "Offline, the page still computes attention.")
+    offline = submit(page, "Offline, the page still computes attention.")
     page.context.set_offline(False)
     print(f"\nlive ({site['generator']}): article first load {first_load / 1024:.0f} KB gzipped; click to ready {loaded:.1f} s, first sentence {first:.2f} s, "
           f"further {further:.2f} s, offline {offline:.2f} s; click to first result {loaded + first:.1f} s")
@@ -126,13 +88,13 @@ def test_over_long_and_html_input(watched, site, encoder):
     page.click(f"{WIDGET} .attn-live-load")
     page.wait_for_function(f"{STATE}.liveReady === '1'", timeout=180_000)
     long_text = "word " * 600
-    _submit(page, long_text, state="error")
+    submit(page, long_text, state="error")
     with pytest.raises(AttnJaxError) as cli:  # what `python -m attn_jax dump` says for the same text
         encoder.tokenize([long_text])
     same = str(cli.value).split(" is ", 1)[1]  # "602 tokens long (...) at most 512; shorten it ..."
     assert same in page.inner_text(f"{WIDGET} .attn-live-message")
     html = '<img src=x onerror="window.pwned=1"><b>bold</b> words'
-    _submit(page, html)
+    submit(page, html)
     assert page.evaluate("window.pwned") is None
     assert page.locator(f"{WIDGET} img, {WIDGET} b").count() == 0
     labels = page.eval_on_selector_all(f"{WIDGET} .attn-chart svg text", "ts => ts.map(t => t.textContent)")
@@ -143,7 +105,7 @@ def test_over_long_and_html_input(watched, site, encoder):
 def test_page_tokenizer_equals_python_tokenizer_on_the_corpus(watched, site, encoder):
     """The worker's tokenizer (@huggingface/tokenizers with the shipped tokenizer files) gives the
     same ids as attn_jax's on every Winograd sentence and on accents, CJK, emoji and markup."""
-    from build_scripts import winograd
+    from build_scripts.pipeline import winograd
 
     page = watched
     texts = [s.text for s in winograd.load_collection()]
@@ -192,7 +154,7 @@ def test_page_reloads_and_computes_offline_once_loaded(watched, site):
     page.reload()
     read_through()
     ready()
-    _submit(page, "Without a network the cached model still answers.")
+    submit(page, "Without a network the cached model still answers.")
     assert "Without" not in page.inner_text(f"{WIDGET} .attn-live-message")  # the count, not the text
     labels = page.eval_on_selector_all(f"{WIDGET} .attn-chart svg text", "ts => ts.map(t => t.textContent)")
     assert "network" in labels and "answers" in labels, labels

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from build_scripts import headgrid as hg
+from build_scripts.groups.head_grid import charts as hg
 
-from .conftest import axe_violations
+from tests.browser.harness import axe_violations, view_eval
 
 pytestmark = pytest.mark.browser
 QKV = '[data-attn-widget="qkv-steps"]'
@@ -119,7 +119,7 @@ def test_browser_picks_the_files_numbers(watched, site):
     layer = index["default"]["layer"]
     p = load(site, "qkv-steps", index["files"]["bank-river"][layer])
     q = p["tokens"].index("river")
-    data = lambda name: page.evaluate(f"document.querySelector('{QKV}').attnView.data('{name}')")  # noqa: E731
+    data = lambda name: view_eval(page, QKV, f"return view.data('{name}')")  # noqa: E731
     scores = sorted(data("scores"), key=lambda r: r["index"])
     assert [r["raw"] for r in scores] == p["raw"][4][q] and [r["weight"] for r in scores] == p["weights"][4][q]
     assert [r["word"] for r in scores if r["query"]] == ["river"]
@@ -138,14 +138,12 @@ def test_browser_picks_the_files_numbers(watched, site):
 
 def grid_cell_point(page, layer, head, n):
     """Screen point inside the small map of (layer, head), from the canvas box, the view's origin
-    and the map geometry in build_scripts.headgrid (the canvas may be scaled down to fit)."""
-    x0, y0, scale, ox, oy = page.evaluate(f"""() => {{
-        const el = document.querySelector('{GRID}');
-        const c = el.querySelector('.attn-chart canvas');
+    and the map geometry in build_scripts.groups.head_grid.charts (the canvas may be scaled down to fit)."""
+    x0, y0, scale, ox, oy = view_eval(page, GRID, """
+        const c = document.querySelector('%s .attn-chart canvas');
         const r = c.getBoundingClientRect();
-        const [ox, oy] = el.attnView.origin();
-        return [r.x, r.y, r.width / parseFloat(c.style.width), ox, oy];
-    }}""")
+        const [ox, oy] = view.origin();
+        return [r.x, r.y, r.width / parseFloat(c.style.width), ox, oy];""" % GRID)
     step = n * hg.CELL + hg.GAP
     return (x0 + (ox + hg.LEFT + head * step + n * hg.CELL / 2) * scale,
             y0 + (oy + hg.TOP + layer * step + n * hg.CELL / 2) * scale)
@@ -202,8 +200,7 @@ def test_grid_maps_put_each_weight_at_its_row_and_column(watched, site):
     spec = load(site, "head-grid", "spec.json")
     cells = next(d for d in spec["data"] if d["name"] == "cells")["values"]
     source = next(m["from"]["data"] for m in spec["marks"] if m["type"] == "rect" and "cursor" in json.dumps(m))
-    shown = page.evaluate(f"document.querySelector('{GRID}').attnView.data('{source}')"
-                          ".map(t => [t.layer, t.head, t.i, t.j, t.weight])")
+    shown = view_eval(page, GRID, f"return view.data('{source}').map(t => [t.layer, t.head, t.i, t.j, t.weight])")
     assert len(shown) == sum(len(c["w"]) for c in cells)
     by_head = {(c["layer"], c["head"]): c for c in cells}
     for layer, head, i, j, weight in shown:

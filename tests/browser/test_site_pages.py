@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from .conftest import axe_violations
+from tests.browser.harness import axe_violations
 
 pytestmark = pytest.mark.browser
 PAGES = ["", "rnns-lstms/", "attention/", "glossary/", "model/"]

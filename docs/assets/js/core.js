@@ -1,7 +1,13 @@
 /* The shared core of the attention widgets: lazy mounting, fetching with errors shown inside the
- * widget, option lists, and the 8-bit weight codec. Every widget kind is its own ES module
- * (./<kind>.js) exporting `mount(el)`; this module loads it when a widget of that kind comes near
- * the viewport. Nothing is put on `window`; Vega (the vendored classic script) is the one global read.
+ * widget, option lists, the choice between a spec and its layout for phones, and the 8-bit weight
+ * codec. Every widget kind is its own ES module (attn/<kind>.js) exporting `mount(el)`; this module
+ * loads it when a widget of that kind comes near the viewport. The kind is the element's
+ * data-attn-widget, written by the site from the spec's own `usermeta.widget`
+ * (build_scripts/site/widgets.py). Modules import each other by bare names ("attn/core.js"), which
+ * the page's import map resolves (overrides/main.html; the standalone export maps them to inline
+ * data). Nothing is put on `window` or on DOM elements; Vega (the vendored classic script) is the
+ * one global read. Widgets talk through events ("attn:rendered", "attn:ready") and exported
+ * functions; viewOf(el) gives a widget's Vega view to tests and tools.
  */
 
 /** Draw a compiled Vega spec into `el` (its previous drawing removed); resolves with the view.
@@ -13,16 +19,44 @@ export async function embed(el, spec, { renderer = "svg" } = {}) {
   return view;
 }
 
-// Widget kinds with their own module; any other kind is a plain precomputed chart (chart.js).
+// Every widget kind and its module.
 const MODULES = {
-  "head-view": () => import("./head-view.js"),
-  "qkv-steps": () => import("./qkv-steps.js"),
-  "head-grid": () => import("./head-grid.js"),
-  training: () => import("./training.js"),
+  chart: () => import("attn/chart.js"),
+  "head-view": () => import("attn/head-view.js"),
+  "qkv-steps": () => import("attn/qkv-steps.js"),
+  "head-grid": () => import("attn/head-grid.js"),
+  training: () => import("attn/training.js"),
 };
-const chartModule = () => import("./chart.js");
+const moduleOf = (kind) => MODULES[kind] || (() => Promise.reject(new Error(`unknown widget kind "${kind}"`)));
 
 const cache = new Map();
+const views = new WeakMap(); // widget element -> its Vega view
+const mounted = new WeakMap(); // widget element -> the promise of its mounting
+
+/** Record the Vega view a widget drew (one per widget). */
+export function setView(el, view) {
+  views.set(el, view);
+}
+
+/** The Vega view of a widget element, once drawn (for tests and tools: its data and signals). */
+export function viewOf(el) {
+  return views.get(el);
+}
+
+/** The width a widget may take: its container's content box (a figure is only as wide as its content). */
+function room(el) {
+  const box = el.parentElement;
+  if (!box) return Infinity;
+  const style = getComputedStyle(box);
+  return box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
+/** The spec a widget draws: data-spec, or its layout for phones (data-spec-narrow) where the
+ *  column is narrower than data-narrow-below px. The one phone-layout rule of every widget. */
+export function pickSpec(el) {
+  const narrow = Boolean(el.dataset.specNarrow) && room(el) < Number(el.dataset.narrowBelow);
+  return { url: narrow ? el.dataset.specNarrow : el.dataset.spec, narrow };
+}
 
 /** Fetch JSON once per URL; a failure names the file and the HTTP status. */
 export function getJSON(relative) {
@@ -84,7 +118,7 @@ export function announce(el, type = "attn:rendered") {
   el.dispatchEvent(new CustomEvent(type, { bubbles: true }));
 }
 
-/** Decode weights written by build_scripts.headview.quantise: {q8: base64 bytes, shape} -> nested
+/** Decode weights written by build_scripts.pipeline.payloads.quantise: {q8: base64 bytes, shape} -> nested
  *  arrays of byte / 255 (each within 0.5 / 255 of the model's weight). */
 export function dequantise(packed) {
   const bytes = Uint8Array.from(atob(packed.q8), (c) => c.charCodeAt(0));
@@ -107,10 +141,10 @@ let queue = Promise.resolve();
 
 /** Mount one widget (idempotent); resolves when it has drawn (or shown its error). */
 export function mount(el) {
-  if (el.attnMounted) return el.attnMounted;
+  if (mounted.has(el)) return mounted.get(el);
   el.dataset.mounted = "1";
-  const load = MODULES[el.dataset.attnWidget] || chartModule;
-  el.attnMounted = queue = queue.then(async () => {
+  const load = moduleOf(el.dataset.attnWidget);
+  queue = queue.then(async () => {
     try {
       const mod = await load();
       await mod.mount(el);
@@ -118,7 +152,8 @@ export function mount(el) {
       fail(el, err);
     }
   });
-  return el.attnMounted;
+  mounted.set(el, queue);
+  return queue;
 }
 
 // Widgets load their code and data when they come near the viewport, so a long article's first
@@ -136,7 +171,7 @@ function mountAll() {
     : null;
   const widgets = [...document.querySelectorAll("[data-attn-widget]")];
   // the code of every kind on the page (a few KB each) starts loading now; data waits for the viewport
-  for (const kind of new Set(widgets.map((el) => el.dataset.attnWidget))) (MODULES[kind] || chartModule)().catch(() => {});
+  for (const kind of new Set(widgets.map((el) => el.dataset.attnWidget))) moduleOf(kind)().catch(() => {});
   for (const el of widgets) {
     if (observer) observer.observe(el);
     else mount(el);

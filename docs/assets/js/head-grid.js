@@ -4,7 +4,7 @@
  * keys and the per-layer summary in words. Choosing a map selects that head in the head view on
  * the same page, through the head view's own controls and change events.
  */
-import { announce, embed, fail, getJSON, mount as mountWidget, numbered, once, serial } from "./core.js";
+import { announce, embed, fail, getJSON, mount as mountWidget, numbered, once, serial, setView } from "attn/core.js";
 
 const REDUCED_MOTION = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
@@ -92,7 +92,7 @@ export async function mount(el) {
   const view = await embed(chartEl, themed, { renderer: "canvas" });
   const theme = new MutationObserver(() => (el.isConnected ? view.signal("fg", fg()).runAsync() : theme.disconnect()));
   theme.observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
-  el.attnView = view;
+  setView(el, view);
   const cells = view.data("cells"); // one row per (layer, head), with its scores
   const state = { layer: index.default.layer, head: index.default.head };
   const canvas = chartEl.querySelector("canvas");

@@ -1,14 +1,23 @@
 /* The head view widget: which words one query word attends to, in one or several heads.
  *
- * The Vega spec (build_scripts/headview.py) computes every view from two data sets and three
- * signals; this module only routes data into it and writes the readout from what the spec
- * computed:
+ * The Vega spec (build_scripts/groups/head_view/charts.py) computes every view from two data sets
+ * and three signals, the readout included; this module only routes data into it and shows what
+ * the spec computed:
  *   tokens  [{i, label, special}] of the chosen level (words or WordPiece tokens)
  *   att     [{head, m: [n][n]}] of the chosen layer (row = query)
  *   query, heads, show_special   (signals; a click on a word sets `query` inside the spec)
- * The sentence picker lists every precomputed sentence by group, with type-to-filter.
+ * The sentence picker lists every precomputed sentence by group, with type-to-filter. Another
+ * module shows a sentence of its own with show(el, payload) (attn/live.js does).
  */
-import { announce, dequantise, embed, getJSON, numbered, option, serial, fail } from "./core.js";
+import { announce, dequantise, embed, getJSON, numbered, option, serial, fail, setView } from "attn/core.js";
+
+const shows = new WeakMap(); // widget element -> its show(payload)
+
+/** Show a payload computed elsewhere (a sentence the reader typed) in the head view `el`, in
+ *  WordPiece tokens (its one level sits where a word level would; the tokens box says which). */
+export function show(el, payload) {
+  return shows.get(el)(payload);
+}
 
 /** A payload's attention arrays decoded once. */
 function decoded(payload) {
@@ -19,19 +28,6 @@ function decoded(payload) {
     };
   }
   return payload.decoded;
-}
-
-/** The readout, one line per head, from the spec's ranked links. */
-export function readout(links, queryLabel, top = 5) {
-  const heads = [...new Set(links.map((l) => l.head))].sort((a, b) => a - b);
-  return heads.map((h) => {
-    const ranked = links.filter((l) => l.head === h).sort((a, b) => a.rank - b.rank);
-    const parts = ranked.slice(0, top).map((l) => `${l.label} ${l.weight.toFixed(2)}`).join(", ");
-    const removed = ranked.length ? ranked[0].removed : 0;
-    const note = removed > 0 || ranked.some((l) => l.removed > 0)
-      ? ` ([CLS]/[SEP] hidden: ${removed.toFixed(2)} of the attention removed, the rest rescaled)` : "";
-    return `head ${h + 1}: '${queryLabel}' → ${parts}${ranked.length > top ? ", …" : ""}${note}`;
-  }).join("\n");
 }
 
 /** Sentence picker: a search box that filters a grouped <select>; returns render(). */
@@ -97,7 +93,7 @@ export async function mount(el) {
   let payload = first === state.sentence ? firstPayload : await getJSON(urlOf(state.sentence));
 
   const view = await embed(chartEl, spec);
-  el.attnView = view;
+  setView(el, view);
 
   // Controls (hidden for readers without JavaScript).
   numbered(f.layer, index.layers, "layer", state.layer);
@@ -155,8 +151,7 @@ export async function mount(el) {
     // gallery sentences ship the word level only; a live one (./live.js) only WordPiece tokens
     f.tokens.disabled = Boolean(payload.token_omitted || payload.tokens_only);
     partnerButton.hidden = !(index.partner && index.partner[state.sentence]);
-    const links = view.data("links");
-    out.textContent = links.length ? readout(links, data.labels[q]) : "No head selected: tick at least one head.";
+    out.textContent = view.signal("readout");
     el.dataset.query = data.labels[q];
     el.dataset.sentence = state.sentence;
     el.dataset.layout = view.signal("vertical") ? "columns" : "row";
@@ -225,9 +220,8 @@ export async function mount(el) {
   }));
   form.addEventListener("submit", (ev) => ev.preventDefault());
 
-  // A sentence computed in the page (./live.js) is shown like a precomputed one, in WordPiece
-  // tokens only (its one level sits where a word level would; the tokens box says which it is).
-  el.attnShow = (next) => run(async () => {
+  // A sentence computed in the page (attn/live.js) is shown like a precomputed one.
+  shows.set(el, (next) => run(async () => {
     payload = next;
     state.sentence = next.id;
     state.level = "word";
@@ -238,7 +232,7 @@ export async function mount(el) {
     routeData();
     view.signal("query", payload.query);
     await render();
-  });
+  }));
 
   // A click (or tap) on a word sets `query` inside the spec; report what it drew.
   let ours = 0; // runs started here report themselves; the listener reports clicks inside the spec
@@ -283,7 +277,7 @@ export async function mount(el) {
   if (live) {
     live.hidden = false;
     live.querySelector("button").addEventListener("click", () => {
-      import("./live.js").then((m) => m.start(el)).catch((err) => fail(el, err));
+      import("attn/live.js").then((m) => m.start(el)).catch((err) => fail(el, err));
     }, { once: true });
   }
 }

@@ -8,7 +8,7 @@
  *               {type: "result", id, tokens, shape, attentions}   attentions: Float32Array
  *                                                [L, H, n, n] (row = query, column = key)
  *               {type: "error", id, message}    one line naming the problem and the fix
- * The graph is build_scripts/live_build.py's model.onnx: attn_jax's forward, exported.
+ * The graph is the live group's model.onnx (build_scripts/groups/live): attn_jax's forward, exported.
  * Every file is kept in Cache Storage (named after model.json's version) once downloaded, so the
  * next load reads them from disk, with or without a network.
  */

@@ -1,11 +1,11 @@
 /* "Try your own sentence": the head view shows a sentence the reader types, computed in the page.
  *
  * This module loads when the reader presses the control's button (markup and note:
- * build_scripts/site_widgets.py), and starts a Web Worker (./live-worker.js) that downloads the
+ * build_scripts/site/widgets.py), and starts a Web Worker (./live-worker.js) that downloads the
  * vendored onnxruntime-web runtime, the model's tokenizer and the exported encoder
- * (docs/generated/live/, built by build_scripts/live_build.py from attn_jax's own forward), with a
- * progress bar. Each sentence's attention goes into the same head view (el.attnShow, from
- * ./head-view.js) with its controls, readout and keys, in WordPiece tokens. Once loaded, nothing
+ * (docs/generated/live/, built by build_scripts/groups/live from attn_jax's own forward), with a
+ * progress bar. Each sentence's attention goes into the same head view (show(), from
+ * attn/head-view.js) with its controls, readout and keys, in WordPiece tokens. Once loaded, nothing
  * more is fetched, and it works offline: the worker keeps its downloads in the browser's cache, and
  * the site's service worker (docs/sw.js) serves this page from there when the network fails.
  * Every text the reader types is shown as text, never as HTML.
@@ -14,9 +14,11 @@
  * folder), `data-live-sw` (the service worker; none: no offline copy of the page) and, for a
  * standalone export, `data-live-runtime` and `data-live-worker`.
  */
+import { show } from "attn/head-view.js";
+
 const MB = (b) => `${(b / 1e6).toFixed(1)} MB`;
 
-/** Head-view payload (see ./head-view.js) from a worker result: attentions [L, H, n, n]. */
+/** Head-view payload (see attn/head-view.js) from a worker result: attentions [L, H, n, n]. */
 export function payloadOf(result, heads) {
   const [layers, nh, n] = result.shape;
   const a = result.attentions;
@@ -146,7 +148,7 @@ export function start(el) {
         return;
       }
       const heads = [...el.querySelectorAll('input[name="heads"]:checked')].map((b) => Number(b.value));
-      await el.attnShow(payloadOf(msg, heads.length ? heads : [0]));
+      await show(el, payloadOf(msg, heads.length ? heads : [0]));
       say(`Showing your sentence (${msg.tokens.length} tokens, computed in ${Math.round(performance.now() - t0)} ms).`);
       el.dataset.liveMs = String(Math.round(performance.now() - t0));
       el.dataset.liveState = "shown";

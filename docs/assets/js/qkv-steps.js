@@ -1,13 +1,13 @@
 /* The Q/K/V steps widget: one head's q, every k, q·k, ÷ √D, softmax and Σ weight × v = output,
  * for a chosen sentence, layer, head and query token. Every number was computed by
- * build_scripts/qkv.py from the encoder's Q/K/V, and the spec picks the chosen head and query out
- * of the per-(sentence, layer) file by its own transforms (build_scripts/qkv.with_picking): this
+ * build_scripts/groups/qkv_steps/measure.py from the encoder's Q/K/V, and the spec picks the chosen head and query out
+ * of the per-(sentence, layer) file by its own transforms (build_scripts/groups/qkv_steps/charts.py, with_picking): this
  * module routes the file in, sets the signals, and shows the readout signal and the `scores` rows
- * the spec computed. On a narrow screen it draws the stacked variant (spec-narrow.json).
+ * the spec computed. On a narrow screen it draws the stacked variant (spec-narrow.json; core.js's pickSpec).
  */
-import { announce, embed, fail, getJSON, numbered, option, serial } from "./core.js";
+import { announce, embed, fail, getJSON, numbered, option, pickSpec, serial, setView } from "attn/core.js";
 
-/** The spec's `layer` data set: one row per head with that head's arrays (build_scripts/qkv.layer_rows). */
+/** The spec's `layer` data set: one row per head with that head's arrays (build_scripts/groups/qkv_steps/charts.py, layer_rows). */
 const layerRows = (p) => p.q.map((q, head) => ({ head, q, k: p.k[head], v: p.v[head], out: p.out[head],
   raw: p.raw[head], scaled: p.scaled[head], weights: p.weights[head] }));
 
@@ -30,8 +30,7 @@ function tableRows(scores) {
 export async function mount(el) {
   const src = el.dataset.src;
   const index = await getJSON(src + "index.json");
-  const narrow = index.narrow_below && el.clientWidth < index.narrow_below;
-  const spec = await getJSON(src + (narrow ? "spec-narrow.json" : "spec.json"));
+  const spec = await getJSON(pickSpec(el).url);
   const form = el.querySelector(".attn-controls");
   const f = form.elements;
   const chartEl = el.querySelector(".attn-chart");
@@ -50,7 +49,7 @@ export async function mount(el) {
     signals: spec.signals.map((s) => (s.name in signals ? { ...s, value: signals[s.name] } : s)),
   });
   let routed = payload;
-  el.attnView = view;
+  setView(el, view);
 
   numbered(f.layer, index.layers, "layer", state.layer);
   numbered(f.head, index.heads, "head", state.head);

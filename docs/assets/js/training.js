@@ -1,6 +1,6 @@
 /* A chart with a training-step slider (a Vega signal bound to a range input), plus a play button. */
-import { announce } from "./core.js";
-import { drawChart } from "./chart.js";
+import { announce } from "attn/core.js";
+import { drawChart } from "attn/chart.js";
 
 export async function mount(el) {
   const view = await drawChart(el);

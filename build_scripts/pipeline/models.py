@@ -1,0 +1,105 @@
+"""The model runs the groups share: the encoder loaded once per build, each corpus encoded once.
+
+- :func:`encoder`: the pretrained encoder (sha256-verified), loaded by the first group that needs it;
+- :func:`encoded`: every sentence of ``sentences.toml`` through it, one batch, with each sentence's
+  head-view payload (the head view, the step-by-step widget, the grid, the mechanics, the evidence);
+- :func:`winograd`: every sentence of the Winograd collection through a
+  :class:`attn_jax.corpus.CorpusRunner` (the gallery, the evidence, the live model's error).
+
+Each run is computed on first use and kept in the build's shared memo
+(:meth:`build_scripts.pipeline.registry.Context.shared`); ``ctx.memo["model runs"]`` counts the
+runs per corpus, and the build prints it: one each, however many groups read them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from . import payloads as pl
+from .artifacts import ROOT, versions
+from .config import CONFIG, Config, check_token_counts, load_config
+from .registry import Context
+from .winograd import COLLECTION, Schema, load_collection
+
+CONFIG_FILE = str(CONFIG.relative_to(ROOT))
+COLLECTION_FILE = str(COLLECTION.relative_to(ROOT))
+
+
+def model_extra() -> dict:
+    """The inputs of a model group besides code and config: the weights' checksum, pinned versions."""
+    from attn_jax.checkpoints import PRETRAINED_SHA256
+
+    return {"model_sha256": PRETRAINED_SHA256["model.safetensors"],
+            "versions": versions("jax", "jaxlib", "altair", "vl-convert-python", "tokenizers")}
+
+
+def _counted(ctx: Context, name: str) -> None:
+    ctx.memo.setdefault("model runs", Counter())[name] += 1
+
+
+def encoder(ctx: Context):
+    """The pretrained encoder, loaded (and its files verified) once per build."""
+    def load():
+        from attn_jax.encoder import Encoder
+
+        ctx.log("loading the encoder")
+        _counted(ctx, "encoder loads")
+        return Encoder.load()
+
+    return ctx.shared("encoder", load)
+
+
+@dataclass
+class Encoded:
+    """The config, the loaded encoder, and per sentence id its encoder result and head-view payload."""
+
+    config: Config
+    encoder: object
+    results: dict
+    payloads: dict
+
+    def featured(self) -> dict:
+        """The featured head (see :func:`build_scripts.pipeline.payloads.featured_head`) from ``[roles.featured]``."""
+        role = self.config.roles["featured"]
+        return pl.featured_head(self.payloads[role["sentence"]], role["query"], role["expect"])
+
+
+def encoded(ctx: Context) -> Encoded:
+    """Every config sentence through the encoder (one batch), once per build."""
+    def run() -> Encoded:
+        config = load_config(ctx.root / CONFIG_FILE)
+        enc = encoder(ctx)
+        texts = [s.text for s in config.sentences]
+        check_token_counts(config.sentences, [len(t.ids) for t in enc.tokenize(texts)], config.path)
+        ctx.log(f"encoding the {len(texts)} config sentences (one batch)")
+        _counted(ctx, "config sentences")
+        results = dict(zip((s.id for s in config.sentences), enc.run(texts)))
+        payloads = {s.id: pl.sentence_payload(s, results[s.id]) for s in config.sentences}
+        return Encoded(config, enc, results, payloads)
+
+    return ctx.shared("encoded", run)
+
+
+@dataclass
+class Corpus:
+    """The Winograd collection (every schema, kept or dropped by the candidate rule) and each
+    sentence's encoder result (``SentenceResult`` with Q, K, V), in collection order."""
+
+    schemas: list[Schema]
+    results: list
+    runner: object  # the attn_jax.corpus.CorpusRunner that ran it (its devices, its embeddings())
+
+
+def winograd(ctx: Context) -> Corpus:
+    """Every sentence of the Winograd collection through the encoder, once per build."""
+    def run() -> Corpus:
+        from attn_jax.corpus import CorpusRunner
+
+        schemas = load_collection(ctx.root / COLLECTION_FILE)
+        runner = CorpusRunner(encoder(ctx))
+        ctx.log(f"encoding the {len(schemas)} sentences of the Winograd collection on {runner.devices} device(s)")
+        _counted(ctx, "Winograd collection")
+        return Corpus(schemas, runner.run([s.text for s in schemas]), runner)
+
+    return ctx.shared("winograd", run)
