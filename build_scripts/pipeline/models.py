@@ -3,8 +3,9 @@
 - :func:`encoder`: the pretrained encoder (sha256-verified), loaded by the first group that needs it;
 - :func:`encoded`: every sentence of ``sentences.toml`` through it, one batch, with each sentence's
   head-view payload (the head view, the step-by-step widget, the grid, the mechanics, the evidence);
-- :func:`winograd`: every sentence of the Winograd collection through a
-  :class:`attn_jax.corpus.CorpusRunner` (the gallery, the evidence, the live model's error).
+- :func:`corpus`: any named corpus through one :class:`attn_jax.corpus.CorpusRunner` (sharded over
+  every device); :func:`winograd` is the Winograd collection's (the gallery, the evidence, the live
+  model's error).
 
 Each run is computed on first use and kept in the build's shared memo
 (:meth:`build_scripts.pipeline.registry.Context.shared`); ``ctx.memo["model runs"]`` counts the
@@ -91,15 +92,30 @@ class Corpus:
     runner: object  # the attn_jax.corpus.CorpusRunner that ran it (its devices, its embeddings())
 
 
-def winograd(ctx: Context) -> Corpus:
-    """Every sentence of the Winograd collection through the encoder, once per build."""
-    def run() -> Corpus:
+def runner(ctx: Context):
+    """One :class:`attn_jax.corpus.CorpusRunner` per build over the shared encoder (its weights
+    placed on the devices once)."""
+    def make():
         from attn_jax.corpus import CorpusRunner
 
-        schemas = load_collection(ctx.root / COLLECTION_FILE)
-        runner = CorpusRunner(encoder(ctx))
-        ctx.log(f"encoding the {len(schemas)} sentences of the Winograd collection on {runner.devices} device(s)")
-        _counted(ctx, "Winograd collection")
-        return Corpus(schemas, runner.run([s.text for s in schemas]), runner)
+        return CorpusRunner(encoder(ctx))
 
-    return ctx.shared("winograd", run)
+    return ctx.shared("runner", make)
+
+
+def corpus(ctx: Context, name: str, texts: list[str]) -> list:
+    """``texts`` (a corpus called ``name``) through the encoder on every device, once per build:
+    each text's ``SentenceResult`` (attention, Q, K, V, hidden states), in input order."""
+    def run() -> list:
+        r = runner(ctx)
+        ctx.log(f"encoding the {len(texts)} sentences of {name} on {r.devices} device(s)")
+        _counted(ctx, name)
+        return r.run(list(texts))
+
+    return ctx.shared(f"corpus:{name}", run)
+
+
+def winograd(ctx: Context) -> Corpus:
+    """Every sentence of the Winograd collection through the encoder, once per build."""
+    schemas = load_collection(ctx.root / COLLECTION_FILE)
+    return Corpus(schemas, corpus(ctx, "Winograd collection", [s.text for s in schemas]), runner(ctx))

@@ -43,8 +43,8 @@ def test_each_corpus_is_encoded_once_per_build(monkeypatch):
     ctx = Context(log=lambda m: None, cache_dir=None)
     first = [models.winograd(ctx), models.encoded(ctx)]
     again = [models.winograd(ctx), models.encoded(ctx), models.winograd(ctx)]  # other groups of the same build
-    assert again[0] is first[0] and again[1] is first[1] and again[2] is first[0]
-    assert len(first[0].results) == 285 and first[0].runner.calls == 1
+    assert again[0].results is first[0].results and again[1] is first[1] and again[2].results is first[0].results
+    assert len(first[0].results) == 285 and first[0].runner.calls == 1 and again[0].runner is first[0].runner
     assert FakeEncoder.runs == 1 and len(loads) == 1
     assert ctx.memo["model runs"] == {"encoder loads": 1, "config sentences": 1, "Winograd collection": 1}
     later = Context(log=lambda m: None, cache_dir=None)  # another build runs them again
