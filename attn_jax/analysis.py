@@ -28,10 +28,51 @@ Definitions, stated once:
 - *Focus*: over the ordinary query tokens, the mean of each row's largest weight on an ordinary
   key other than the query itself and the tokens right before and after it: how much a head
   singles out one word further away rather than a neighbour or a sink.
+- *Target attention*: given for each query of each sequence one key it should attend to (-1:
+  the query is not scored), the mean weight on that key over every scored query of every
+  sequence (each scored token counts once). The two scores below are target attention:
+- *Induction score* (Olsson et al., 2022; TransformerLens): the targets are induction targets,
+  from a token of a repeat to the token right after that token's earlier occurrence.
+- *Previous-token score*: the target of query t is t - 1 (every query but the first is scored).
+- *Uniform null* of either score: what a head spreading its attention evenly over the keys each
+  query may see gets (under a causal mask 1 / (t + 1) at query t, averaged over the scored
+  queries). It is also the expected score for targets shuffled among the visible keys, whatever
+  the head does, since every row sums to 1. The induction score has a second, stricter null: the
+  same head on twin sequences with the repeat replaced by fresh tokens (same targets), which
+  catches a head that reaches the target by position alone.
+- *In-context learning score* (Olsson et al., 2022): mean loss at late positions minus mean loss
+  at early positions; negative when a model predicts better the more context it has read.
+- *Pair bootstrap*: the Winograd schemas come in pairs whose correct answers swap, so the two
+  halves of a pair are not independent (a head that never switches within a pair scores exactly
+  one of two). An interval for a mean over schemas resamples whole pairs (an unpaired schema is a
+  cluster of its own), R times from a fixed seed, and takes the percentiles.
+- *First-mention preference*: a head prefers the candidate mentioned first in a schema when the
+  pronoun gives it more attention than the other (a tie counts half). The correct answers are
+  balanced within pairs, so a head that always follows the first mention is right half the time.
 - *Strong head*: a head whose weight from one word to another exceeds :data:`STRONG_WEIGHT`
   (several times the even share of a short sentence); the article counts them.
 - *Contribution* (Kobayashi et al., 2020): what key j moves into query i's output through head h
   is ``alpha_hij * v_jh @ W_O[h]``; its norm is ``alpha_hij * ||v_jh @ W_O[h]||``.
+- *Link excess* (the sense pairs): for a target word and a context word of one sentence, on the
+  word-level attention (:mod:`attn_jax.words`: query pieces averaged, key pieces summed; special
+  tokens kept, not renormalised away), the target's weight on the context word minus the mean
+  weight it gives to the sentence's other ordinary words (neither special, nor the target, nor the
+  context word). A head spreading its attention evenly over the ordinary words scores 0, whatever
+  it gives [CLS] and [SEP]; a head that gives the context word more than a typical other word of
+  the sentence scores above 0. Its interval over a set of sense pairs is the *pair bootstrap*
+  above, a pair being one word's two sentences: they share the query word (its token, its
+  embedding, whatever a head does with that word), so they are not independent, and resampling
+  single sentences would count 2P correlated values as independent and give too narrow an interval.
+- *Decoy null* of the best head's mean link excess: in each sentence the context word is replaced
+  by a word drawn uniformly from the ordinary words other than the target (the real context word
+  among them, so the observed assignment is one draw of the null: a permutation test of "to this
+  head, the context word is just another word of the sentence"), every head's mean over the N
+  sentences is recomputed and the maximum over heads kept; R repeats from a fixed seed. Position
+  is part of what it tests: a head that reads the target's neighbour passes where the context
+  words are often neighbours, so the data vary the distance.
+- *Corrected p* of an observed best-of-heads value against such a null: the share of the R
+  repeats that reach it, counting the observed value as one of them, (1 + #{null >= observed}) /
+  (1 + R): never 0, since R repeats cannot show a p below 1 / (R + 1) (Phipson and Smyth, 2010).
 """
 
 from __future__ import annotations
@@ -39,10 +80,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "ROLES", "ROLE_THRESHOLD", "STRONG_WEIGHT", "strong_heads", "wilson_interval", "candidate_attention", "choice_accuracy",
+    "ROLES", "ROLE_THRESHOLD", "STRONG_WEIGHT", "strong_heads", "wilson_interval", "clusters",
+    "pair_bootstrap", "first_mention_preference", "candidate_attention", "choice_accuracy",
     "pair_consistency", "best_head_null", "candidate_share", "specificity", "role_scores",
     "focus_scores", "head_roles", "role_shares", "contribution_norms", "special_shares", "cosine_rows",
-    "neighbour_overlap", "ablation_importance",
+    "neighbour_overlap", "ablation_importance", "target_attention", "induction_scores",
+    "previous_token_targets", "previous_token_scores", "uniform_target_attention", "in_context_score",
+    "link_excesses", "link_excess", "decoy_null", "null_p_value",
 ]
 
 ROLES = ("previous word", "next word", "[CLS] sink", "[SEP] sink", "broadcast", "none")
@@ -238,3 +282,154 @@ def ablation_importance(full: np.ndarray, ablated: np.ndarray) -> np.ndarray:
     full ``[N, M]`` embeddings of the whole model, ablated ``[..., N, M]`` -> ``[...]``.
     """
     return 1.0 - cosine_rows(np.broadcast_to(full, np.shape(ablated)), ablated).mean(-1)
+
+
+def target_attention(att: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Mean weight on each query's target key (module doc).
+
+    att ``[N, ..., n, n]`` (N sequences; any head axes between, e.g. ``[N, L, H, n, n]``), targets
+    int ``[N, n]`` (a key position per query, -1 = not scored) -> ``[...]``.
+    """
+    att, targets = np.asarray(att), np.asarray(targets)
+    if targets.ndim != 2 or att.ndim < 3 or att.shape[0] != targets.shape[0] \
+            or att.shape[-2:] != (targets.shape[1],) * 2:
+        raise ValueError(f"att must be [N, ..., n, n] and targets [N, n] with the same N and n; "
+                         f"got {att.shape} and {targets.shape}")
+    seq, query = np.nonzero(targets >= 0)  # [K] each: the scored (sequence, query) pairs
+    if not len(seq):
+        raise ValueError("no query has a target (all targets are -1)")
+    if targets.max() >= targets.shape[1]:
+        raise ValueError(f"a target key is past the last position {targets.shape[1] - 1}: {targets.max()}")
+    # Picked before the cast: a real model's attention is large, the picked weights are few.
+    return att[seq, ..., query, targets[seq, query]].astype(np.float64).mean(0)  # indices first: [K, ...]
+
+
+def induction_scores(att: np.ndarray, induction_targets: np.ndarray) -> np.ndarray:
+    """Induction score per head: ``[N, ..., n, n]`` and int ``[N, n]`` (the position after each
+    repeated token's earlier occurrence, -1 = not a scored repeat) -> ``[...]``."""
+    return target_attention(att, induction_targets)
+
+
+def previous_token_targets(num_sequences: int, n: int) -> np.ndarray:
+    """Targets of the previous-token score: int ``[N, n]``, t - 1 at query t, -1 at the first."""
+    return np.broadcast_to(np.arange(-1, n - 1), (num_sequences, n)).copy()
+
+
+def previous_token_scores(att: np.ndarray) -> np.ndarray:
+    """Previous-token score per head: ``[N, ..., n, n]`` -> ``[...]``."""
+    att = np.asarray(att)
+    return target_attention(att, previous_token_targets(att.shape[0], att.shape[-1]))
+
+
+def uniform_target_attention(targets: np.ndarray, causal: bool = True) -> float:
+    """The uniform null (module doc) of :func:`target_attention` for int ``[N, n]`` targets: the
+    mean over scored queries of 1 / (keys the query sees): t + 1 when ``causal``, else n."""
+    targets = np.asarray(targets)
+    _, query = np.nonzero(targets >= 0)
+    if not len(query):
+        raise ValueError("no query has a target (all targets are -1)")
+    seen = query + 1.0 if causal else np.full(len(query), float(targets.shape[1]))
+    return float((1.0 / seen).mean())
+
+
+def in_context_score(losses: np.ndarray, early, late) -> np.ndarray:
+    """Mean loss at the ``late`` positions minus mean loss at the ``early`` ones (module doc).
+
+    losses ``[..., n]`` (per position, e.g. averaged over sequences), early and late: position
+    indices or slices into the last axis -> ``[...]``.
+    """
+    losses = np.asarray(losses, np.float64)
+    return losses[..., late].mean(-1) - losses[..., early].mean(-1)
+
+
+def clusters(pair: np.ndarray) -> np.ndarray:
+    """Cluster index per schema for :func:`pair_bootstrap`: both halves of a pair share one, an
+    unpaired schema (pair id -1) gets its own. int ``[N]`` -> int ``[N]`` in ``0 .. G-1``."""
+    pair = np.asarray(pair)
+    groups = np.where(pair >= 0, pair, pair.max(initial=-1) + 1 + np.arange(len(pair)))
+    return np.unique(groups, return_inverse=True)[1].reshape(-1)
+
+
+def pair_bootstrap(values: np.ndarray, pair: np.ndarray, repeats: int = 10000, seed: int = 0,
+                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of the mean over schemas, resampling whole pairs (module doc).
+
+    values ``[N, ...]`` (e.g. :func:`choice_accuracy`'s ``right``), pair ``[N]`` pair ids (-1 =
+    unpaired) -> ``(low [...], high [...])``. Each repeat draws G clusters with replacement and
+    takes the mean over the schemas they hold.
+    """
+    values = np.asarray(values, np.float64)
+    flat = values.reshape(len(values), -1)  # [N, K]
+    group = clusters(pair)
+    g = group.max() + 1
+    sums = np.zeros((g, flat.shape[1]))
+    np.add.at(sums, group, flat)
+    sizes = np.bincount(group, minlength=g).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=repeats).astype(np.float64)  # [R, G]
+    means = (counts @ sums) / (counts @ sizes)[:, None]  # [R, K]
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail], axis=0)
+    return low.reshape(values.shape[1:]), high.reshape(values.shape[1:])
+
+
+def first_mention_preference(to_a: np.ndarray, to_b: np.ndarray, a_first: np.ndarray) -> np.ndarray:
+    """Per schema and head, 1 if the candidate mentioned first gets more attention, 0.5 on a tie.
+
+    to_a, to_b ``[N, ...]`` (attention to candidates A and B), a_first bool ``[N]`` (A occurs
+    before B in the sentence) -> ``[N, ...]`` float64; its mean over N is each head's preference.
+    """
+    return choice_accuracy(to_a, to_b, np.where(np.asarray(a_first), 0, 1))
+
+
+def link_excesses(att: np.ndarray, target: int, special) -> np.ndarray:
+    """Link excess (module doc) of word ``target`` towards every word of its sentence, each taken
+    in turn as the context word.
+
+    att ``[..., w, w]`` word-level attention (row = query), special bool ``[w]`` -> ``[..., w]``:
+    entry j is the excess with word j as the context word; NaN at the target and the special words.
+    With S the target's total weight on its m ordinary keys (itself excluded), entry j is
+    ``a_j - (S - a_j) / (m - 1)``.
+    """
+    att = np.asarray(att, np.float64)
+    keys = ~np.asarray(special, bool)  # [w] the candidate context words: ordinary, not the target
+    keys[target] = False
+    m = int(keys.sum())
+    if m < 2:
+        raise ValueError(f"a link excess needs the context word and at least one other ordinary word; got {m} word(s)")
+    row = att[..., target, :]  # [..., w]
+    total = np.where(keys, row, 0.0).sum(-1, keepdims=True)
+    return np.where(keys, row - (total - row) / (m - 1), np.nan)
+
+
+def link_excess(att: np.ndarray, target: int, context: int, special) -> np.ndarray:
+    """Link excess (module doc) from word ``target`` to word ``context``: ``[..., w, w]`` -> ``[...]``."""
+    if context == target or np.asarray(special, bool)[context]:
+        raise ValueError(f"the context word (index {context}) must be an ordinary word other than the target "
+                         f"({target})")
+    return link_excesses(att, target, special)[..., context]
+
+
+def decoy_null(candidates, repeats: int = 10000, seed: int = 0) -> np.ndarray:
+    """Best-of-heads mean link excess with random decoys for the context words (module doc).
+
+    candidates: N arrays ``[k_i, ...]``, sentence i's link excess per head with each of its k_i
+    ordinary words other than the target as the context word (the rows of :func:`link_excesses`
+    that are not NaN) -> ``[R]``: per repeat, one row drawn per sentence, the mean over the N
+    sentences, the maximum over heads.
+    """
+    if not len(candidates):
+        raise ValueError("the null needs at least one sentence")
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for c in candidates:
+        c = np.asarray(c, np.float64)
+        c = c.reshape(len(c), -1)  # [k_i, heads]
+        total = total + c[rng.integers(0, len(c), size=repeats)]  # [R, heads]
+    return (total / len(candidates)).max(-1)
+
+
+def null_p_value(null: np.ndarray, observed: float) -> float:
+    """Corrected p (module doc) of ``observed`` against a best-of-heads null ``[R]``."""
+    null = np.asarray(null, np.float64)
+    return float((1 + (null >= observed).sum()) / (1 + null.size))

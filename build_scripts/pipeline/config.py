@@ -43,7 +43,7 @@ ROLES: dict[str, dict] = {
                  "facts": "head-view.featured.*, qkv-steps.default.*, the default view of every widget"},
     "senses": {"keys": {"word": str, "sentences": list, "context": list},
                "words": {"word": "sentences", "context": "sentences[i]"},
-               "facts": "head-view.senses.*"},
+               "facts": "senses.* (the first sense pair of data/senses/pairs.toml)"},
     "winograd": {"keys": {"sentences": list, "query": str, "candidates": list},
                  "words": {"query": "sentences", "candidates": "sentences"},
                  "facts": "head-view.winograd.*"},

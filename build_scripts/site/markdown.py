@@ -13,6 +13,10 @@ Shortcodes (in Markdown; see :mod:`build_scripts.site.widgets` for the widgets' 
   ``generated/NAME/default.svg`` as its no-JavaScript fallback.
 - ``{{ fact GROUP.path.to.value }}`` or ``{{ fact GROUP.path :.2f }}`` - a number from
   ``generated/GROUP/facts.json``, so prose and charts never drift apart.
+- ``{{ verdict GROUP.path "words if true" "words if false" }}`` - the words of a verdict ("above
+  chance", "the most common role") chosen by a boolean fact, so a verdict follows its statistic
+  as a number does. A verdict written by hand is an error: the words of :data:`VERDICT_WORDS`
+  may appear on a page only inside a verdict's quotes (or a fact's value).
 
 Formulas: pymdownx.arithmatex (generic mode) wraps ``$...$`` and ``$$...$$`` in
 ``<span|div class="arithmatex">``; a postprocessor replaces each with MathML from latex2mathml, which
@@ -39,6 +43,12 @@ from markdown.preprocessors import Preprocessor
 from build_scripts.site.widgets import GENERATED, WIDGETS, chart
 
 SHORTCODE = re.compile(r"\{\{\s*(\w+)\s+([^}]*?)\s*\}\}")
+VERDICT_ARGS = re.compile(r'([\w.-]+)\s+"((?:[^"\\]|\\.)*)"\s+"((?:[^"\\]|\\.)*)"')  # \" inside the words
+# Words whose truth depends on a statistic: on a page, only inside a {{ verdict }} (see the module doc).
+VERDICT_WORDS = re.compile(
+    r"\b(above chance|below chance|at chance|includes chance|excludes chance|beats? chance|better than chance|"
+    r"most common|no head|all heads of|every head removed|none of the heads|only a minority|"
+    r"a minority of|a majority of|the link exists|statistically significant|generali[sz]es)\b", re.I)
 MATH_BLOCK = re.compile(r'<div class="arithmatex">\s*\\\[(.*?)\\\]\s*</div>', re.S)
 MATH_INLINE = re.compile(r'<span class="arithmatex">\\\((.*?)\\\)</span>', re.S)
 
@@ -121,8 +131,33 @@ def fact(ctx: PageContext, ref: str):
     return value
 
 
+def verdict(ctx: PageContext, args: str) -> str:
+    """``REF "if true" "if false"``: the words the boolean fact ``REF`` chooses."""
+    m = VERDICT_ARGS.fullmatch(args.strip())
+    if not m:
+        raise ctx.fail(f'write {{{{ verdict GROUP.path "words if true" "words if false" }}}}, got {{{{ verdict {args} }}}}')
+    ref, if_true, if_false = (g.replace('\\"', '"') for g in m.groups())
+    value = fact(ctx, ref)
+    if not isinstance(value, bool):
+        raise ctx.fail(f"verdict {ref!r} is {value!r}, not true or false; a verdict needs a boolean fact "
+                       f"(compute it where its statistic is computed)")
+    return if_true if value else if_false
+
+
+def hand_written_verdict(markdown: str) -> str | None:
+    """The first verdict word (:data:`VERDICT_WORDS`) written outside a verdict shortcode, or None."""
+    outside = SHORTCODE.sub(" ", markdown)
+    m = VERDICT_WORDS.search(outside)
+    return m.group(0) if m else None
+
+
 def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
-    """Replace every ``{{ kind args }}`` in the page's Markdown; fail on anything unknown."""
+    """Replace every ``{{ kind args }}`` in the page's Markdown; fail on anything unknown, and on a
+    verdict written by hand."""
+    if words := hand_written_verdict(markdown):
+        raise ctx.fail(f"'{words}' is a verdict written by hand; render it from a boolean fact with "
+                       f'{{{{ verdict GROUP.path "{words}" "..." }}}}')
+
     def expand(m: re.Match) -> str:
         kind, args = m.group(1), m.group(2)
         if kind == "widget":
@@ -139,7 +174,9 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
             ref, _, spec = args.partition(" ")
             value = fact(ctx, ref)
             return format(value, spec.strip().lstrip(":")) if spec.strip() else str(value)
-        raise ctx.fail(f"unknown shortcode {{{{ {kind} ... }}}}; use widget, chart or fact")
+        if kind == "verdict":
+            return verdict(ctx, args)
+        raise ctx.fail(f"unknown shortcode {{{{ {kind} ... }}}}; use widget, chart, fact or verdict")
 
     return SHORTCODE.sub(expand, markdown)
 

@@ -177,3 +177,84 @@ def test_neighbour_overlap_and_importance():
     assert A.neighbour_overlap(e, rng.normal(size=(30, 8)), k=5) < 0.5
     ablated = np.stack([e, -e, e + 1e-9])
     assert A.ablation_importance(e, ablated) == pytest.approx([0.0, 2.0, 0.0], abs=1e-9)
+
+
+# --- the sense pairs: link excess, its decoy null and the corrected p ----------------------------
+
+SENSE_SPECIAL = np.array([True, False, False, False, False, False, True])  # [CLS] w1 w2 w3 w4 w5 [SEP]
+
+
+def test_link_excess_by_hand():
+    # target w2 (index 2), context w3 (index 3); ordinary words besides the target: w1, w3, w4, w5
+    att = np.zeros((7, 7))
+    att[2] = [0.1, 0.2, 0.05, 0.4, 0.1, 0.05, 0.1]
+    # 0.4 - mean(w1, w4, w5) = 0.4 - (0.2 + 0.1 + 0.05) / 3; the target's own weight and [CLS]/[SEP] play no part
+    assert A.link_excess(att, 2, 3, SENSE_SPECIAL) == pytest.approx(0.4 - 0.35 / 3)
+    every = A.link_excesses(att, 2, SENSE_SPECIAL)
+    assert np.isnan(every[[0, 2, 6]]).all()
+    assert every[1] == pytest.approx(0.2 - (0.4 + 0.1 + 0.05) / 3)  # w1 as the context word
+    assert every[3] == A.link_excess(att, 2, 3, SENSE_SPECIAL)
+    # over the candidates the excesses sum to 0: a head's expected excess for a random decoy is 0
+    assert np.nansum(every) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_link_excess_of_a_linking_head_and_of_uniform_attention():
+    looks = np.full((7, 7), 1 / 7)
+    looks[2] = 0.0
+    looks[2, 3] = 1.0  # the target looks only at the context word
+    uniform = np.full((7, 7), 1 / 7)
+    sinks = np.full((7, 7), 1 / 7)
+    sinks[2] = [0.4, 0.04, 0.04, 0.04, 0.04, 0.04, 0.4]  # most on [CLS]/[SEP], the rest even
+    got = A.link_excess(np.stack([looks, uniform, sinks]), 2, 3, SENSE_SPECIAL)  # [3] heads
+    assert got == pytest.approx([1.0, 0.0, 0.0], abs=1e-12)
+    with pytest.raises(ValueError, match="ordinary word other than the target"):
+        A.link_excess(uniform, 2, 2, SENSE_SPECIAL)
+    with pytest.raises(ValueError, match="ordinary word other than the target"):
+        A.link_excess(uniform, 2, 0, SENSE_SPECIAL)
+    with pytest.raises(ValueError, match="at least one other ordinary word"):
+        A.link_excesses(np.full((4, 4), 0.25), 1, [True, False, False, True])
+
+
+def _binomial_cdf(n: int) -> np.ndarray:
+    from math import comb
+
+    return np.cumsum([comb(n, k) for k in range(n + 1)]) / 2.0 ** n
+
+
+def test_decoy_null_max_of_two_independent_heads_against_the_binomial():
+    # 20 sentences, two heads; each sentence has four decoys whose excess is (+1, +1), (+1, -1),
+    # (-1, +1), (-1, -1) for the two heads: a uniform draw gives each head an independent fair sign.
+    # A head's mean is (2B - N) / N with B ~ Binomial(N, 1/2); the null keeps the larger of two.
+    n = 20
+    decoys = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], float)
+    null = A.decoy_null([decoys] * n, repeats=20000, seed=1)
+    values = (2 * np.arange(n + 1) - n) / n
+    cdf_max = _binomial_cdf(n) ** 2  # P(max <= value)
+    p95 = values[np.searchsorted(cdf_max, 0.95)]  # the smallest value with P(max <= value) >= 0.95
+    mean = float((values * np.diff(cdf_max, prepend=0.0)).sum())
+    assert set(np.unique(null)) <= set(values)
+    assert np.percentile(null, 95) == pytest.approx(p95, abs=2 / n + 1e-9)  # within one step of the grid
+    assert null.mean() == pytest.approx(mean, abs=0.01)  # 0.125 by hand (p95 0.4)
+    assert A.decoy_null([decoys] * n, repeats=500, seed=1).tolist() == A.decoy_null([decoys] * n, 500, 1).tolist()
+
+
+def test_decoy_null_on_random_attention_is_centred_for_one_head():
+    # one head, Dirichlet attention: the decoy excesses of each sentence sum to 0, so the null of a
+    # single head (nothing to take the best of) averages 0 within its standard error
+    rng = np.random.default_rng(0)
+    cands = []
+    for _ in range(30):
+        att = rng.dirichlet(np.ones(7), size=7)
+        every = A.link_excesses(att, 2, SENSE_SPECIAL)
+        cands.append(every[~np.isnan(every)][:, None])  # [4, 1]
+    null = A.decoy_null(cands, repeats=4000, seed=0)
+    assert abs(null.mean()) < 3 * null.std() / np.sqrt(4000)
+    with pytest.raises(ValueError, match="at least one sentence"):
+        A.decoy_null([], 10)
+
+
+def test_null_p_value_counts_the_observed_value_as_one_draw():
+    null = np.array([0.1, 0.2, 0.3, 0.4])
+    assert A.null_p_value(null, 0.3) == pytest.approx(3 / 5)  # 0.3, 0.4 and the observed
+    assert A.null_p_value(null, 1.0) == pytest.approx(1 / 5)  # never 0
+    assert A.null_p_value(null, 0.0) == 1.0

@@ -11,22 +11,22 @@ from __future__ import annotations
 from .measure import PATHS, fit_exponent
 
 COLOURS = dict(zip(PATHS.values(), ("#d95f02", "#1b9e77")))  # plain, memory-efficient
-N_TITLE = "N (sequence length)"
+N_TITLE = "T (sequence length)"  # the axis legend: T tokens (T = S here)
 # px: in an article column narrower than this (where the chart, stacked, would be scaled down), the
 # page draws the ``narrow=True`` layout (one column, sized to a 375 px phone).
 NARROW_BELOW = 620
 
 
 def _exponents(table: list[dict]) -> list[str]:
-    """The subtitle's parts: "fitted over N >= 1024:", then one per path with enough rows."""
+    """The subtitle's parts: "fitted over T >= 1024:", then one per path with enough rows."""
     parts = []
     for path in COLOURS:
         try:
             t, m = fit_exponent(table, path, "seconds"), fit_exponent(table, path, "peak_bytes")
         except ValueError:
             continue
-        parts.append(f"{path}: time ~ N^{t:.2f}, memory ~ N^{m:.2f}")
-    return ["fitted over N >= 1024:", *parts] if parts else []
+        parts.append(f"{path}: time ~ T^{t:.2f}, memory ~ T^{m:.2f}")
+    return ["fitted over T >= 1024:", *parts] if parts else []
 
 
 def cost_chart(table: list[dict], *, width: int = 300, height: int = 220, narrow: bool = False):
@@ -59,7 +59,7 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220, narrow
     )
     tooltip = [
         alt.Tooltip("path:N", title="path"),
-        alt.Tooltip("N:Q", title="N", format="d"),
+        alt.Tooltip("N:Q", title="T", format="d"),
         alt.Tooltip("seconds:Q", title="seconds", format=".4g"),
         alt.Tooltip("peak_bytes:Q", title="peak extra bytes", format=","),
     ]

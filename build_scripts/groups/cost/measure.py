@@ -95,17 +95,33 @@ def peers_facts(peers: dict) -> dict:
     """attn_jax's CPU time over PyTorch's, side by side in one run: per attention size (weights-free
     path against ``scaled_dot_product_attention``) and per encoder batch (against transformers).
 
-    CPU seconds, not wall clock: on a shared machine they are the steadier of the two.
+    CPU seconds, not wall clock: on a shared machine they are the steadier of the two; the range
+    of the wall-clock ratios is given too. ``matmul``: the same dense matmul in both, CPU time
+    ratio: whether the two libraries' matrix products run at the same speed on this machine.
     """
     head = peers["header"]
-    return {
+    fast = [r for r in peers["attention"] if r["work"] == "fast" and not r.get("skipped")]
+    cpu = {r["N"]: r["ratio_cpu"] for r in fast}
+    wall = [r["ratio"] for r in fast]
+    out = {
         "torch": head["versions"]["torch"], "transformers": head["versions"]["transformers"],
         "cpu_count": head.get("cpu_count"),
-        "attention": {str(r["N"]): round(r["ratio_cpu"], 2) for r in peers["attention"]
-                      if r["work"] == "fast" and not r.get("skipped")},
+        "attention": {str(n): round(x, 2) for n, x in cpu.items()},
+        "attention_range": {"min": round(min(cpu.values()), 2), "max": round(max(cpu.values()), 2),
+                            "n_min": min(cpu, key=cpu.get), "n_max": max(cpu, key=cpu.get),
+                            "wall_min": round(min(wall), 2), "wall_max": round(max(wall), 2),
+                            "sizes": len(cpu)},
         "encoder": {str(r["batch"]): round(r["ratio_cpu"], 2) for r in peers["encoder"]},
         "exact": all(r["exact"] for r in peers["attention"] + peers["encoder"] if not r.get("skipped")),
     }
+    largest = max(peers["encoder"], key=lambda r: r["batch"]) if peers["encoder"] else None
+    out["verdicts"] = {"torch_attention_faster_at_every_size": min(cpu.values()) > 1,
+                       "attn_jax_encoder_faster_at_largest_batch": bool(largest) and largest["ratio_cpu"] < 1}
+    if m := peers.get("matmul"):
+        ratio = m["jax"]["median_cpu_s"] / m["torch"]["median_cpu_s"]
+        # "the same speed": CPU times within 5% (medians of three interleaved rounds)
+        out["matmul"] = {"n": m["n"], "ratio_cpu": round(ratio, 2), "same_speed": abs(ratio - 1) <= 0.05}
+    return out
 
 
 def load_results(root: Path = ROOT) -> list[dict]:
@@ -130,7 +146,7 @@ def facts(results: dict, table: list[dict]) -> dict:
         facts["exponents"][path.replace("-", "_")] = {
             field: round(fit_exponent(table, path, field), 2) for field in ("seconds", "peak_bytes")}
     longest = max((r for r in table if r["path"] == "memory-efficient"), key=lambda r: r["N"])
-    facts["longest"] = {"N": longest["N"], "seconds": round(longest["seconds"], 3),
+    facts["longest"] = {"T": longest["N"], "seconds": round(longest["seconds"], 3),
                         "peak_mb": round(longest["peak_bytes"] / 2**20, 1),
                         "scores_gb": round(longest["N"] ** 2 * longest["H"] * 4 / 2**30, 1)}
     speedups = {}

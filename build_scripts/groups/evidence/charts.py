@@ -12,7 +12,7 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
-from attn_jax.analysis import ROLES, wilson_interval
+from attn_jax.analysis import ROLES
 
 PRECISION = 3
 WSC_CREDIT_LINES = ["Data: Winograd schema collection (Levesque, Davis", "& Morgenstern 2012; compiled by E. Davis), CC BY 4.0"]
@@ -53,14 +53,15 @@ def head_rows(values: np.ndarray, **columns: np.ndarray) -> list[dict]:
     return rows
 
 
-def winograd_chart(acc: np.ndarray, share: np.ndarray, n: int, null_p95: float, chance: float = 0.5, *,
-                   narrow: bool = False) -> alt.LayerChart:
+def winograd_chart(acc: np.ndarray, share: np.ndarray, low: np.ndarray, high: np.ndarray, n: int, null_p95: float,
+                   chance: float = 0.5, *, narrow: bool = False) -> alt.LayerChart:
     """Every head's Winograd accuracy as a dot per head, one row per layer, with chance and the
     95th percentile of the best-of-all-heads null as vertical rules, and the best head's 95%
-    (Wilson) interval as a bar; every head's interval is in its tooltip. ``narrow``: 250 px wide,
-    five ticks, the rules' labels shortened (the subtitle says what they are), titles in lines."""
-    bounds = np.array([wilson_interval(a * n, n) for a in acc.ravel()]).reshape(*acc.shape, 2)
-    rows = head_rows(acc, share=share, low=bounds[..., 0], high=bounds[..., 1])
+    interval (``low``, ``high`` ``[L, H]``: whole pairs resampled) as a bar; every head's interval is
+    in its tooltip. ``narrow``: 250 px wide, five ticks, the rules' labels shortened (the subtitle
+    says what they are), titles in lines."""
+    bounds = np.stack([low, high], -1)
+    rows = head_rows(acc, share=share, low=low, high=high)
     best = [rows[int(acc.argmax())]]
     luck = f"by luck {null_p95:.2f}" if narrow else f"best of {acc.size} heads by luck, 95th pct.: {null_p95:.2f}"
     refs = [{"x": _r(chance), "label": f"chance {chance:.2f}", "align": "right", "dx": -4},

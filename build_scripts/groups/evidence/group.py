@@ -32,7 +32,8 @@ def build(ctx) -> dict[str, bytes]:
     w, p = t["winograd"], t["pruning"]
     charts = {  # each drawn twice: for the article column, and (narrow=True) for phones
         "winograd-heads/": partial(ec.winograd_chart, np.array(w["accuracy"]), np.array(w["share"]),
-                                   facts["winograd"]["n"], facts["winograd"]["null"]["p95"], facts["winograd"]["chance"]),
+                                   np.array(w["low"]), np.array(w["high"]), facts["winograd"]["n"],
+                                   facts["winograd"]["null"]["p95"], facts["winograd"]["chance"]),
         "head-roles/": partial(ec.roles_chart, np.array(t["roles"]), facts["roles"]["n"]),
         "pruning/": partial(ec.pruning_chart, ec.pruning_rows(np.array(p["share"]), np.array(p["cosine"]),
                                                               np.array(p["neighbours"]))),

@@ -70,7 +70,7 @@ def _head(flat_index: int, heads: int) -> dict:
 def winograd(schemas, results, settings) -> tuple[dict, dict]:
     """Coreference by every head over the kept schemas: ``(facts, tables)``."""
     pairs = pair_ids(schemas)
-    kept, to_a, to_b, share, even, no_piece = [], [], [], [], [], 0
+    kept, to_a, to_b, share, even, a_first, no_piece = [], [], [], [], [], [], 0
     for s, r in zip(schemas, results):
         if s.dropped:
             continue
@@ -86,6 +86,7 @@ def winograd(schemas, results, settings) -> tuple[dict, dict]:
         sh, ev = A.candidate_share(r.attentions, q[0], pa, pb)
         share.append(sh)
         even.append(ev)
+        a_first.append(s.spans[0][0] < s.spans[1][0])
     correct = np.array([s.correct for s in kept])
     pair = np.array([pairs[s.index] for s in kept])
     right = A.choice_accuracy(np.stack(to_a), np.stack(to_b), correct)  # [N, L, H]
@@ -94,25 +95,46 @@ def winograd(schemas, results, settings) -> tuple[dict, dict]:
     consistency, complete = A.pair_consistency(right, pair)
     null = A.best_head_null(right, pair, settings["null_repeats"], settings["seed"])
     best = int(acc.argmax())
-    lo, hi = A.wilson_interval(acc.flat[best] * n, n)
+    repeats, seed = settings["null_repeats"], settings["seed"]
+    low, high = A.pair_bootstrap(right, pair, repeats, seed)  # [L, H] each, whole pairs resampled
+    mean_low, mean_high = A.pair_bootstrap(right.mean((1, 2)), pair, repeats, seed)  # the mean head
     p95 = float(np.percentile(null, 95))
+    p_best = A.null_p_value(null, float(acc.flat[best]))  # (1 + hits) / (1 + R): never 0
     share, even = np.stack(share).mean(0), float(np.mean(even))  # [L, H], scalar
     top_share = int(share.argmax())
+    first = A.first_mention_preference(np.stack(to_a), np.stack(to_b), np.array(a_first))  # [N, L, H]
+    f_low, f_high = A.pair_bootstrap(first, pair, repeats, seed)
     facts = {
         "n": n, "dropped_no_piece": no_piece, "complete_pairs": complete, "chance": 0.5,
-        "best": {**_head(best, heads), "accuracy": float(acc.flat[best]), "low": lo, "high": hi,
-                 "pair_consistency": float(consistency.flat[best])},
-        "mean_head_accuracy": float(acc.mean()), "worst_head_accuracy": float(acc.min()),
-        "mean_pair_consistency": float(consistency.mean()),
-        "null": {"repeats": settings["null_repeats"], "p95": p95, "mean": float(null.mean()),
-                 "p_best": float((null >= acc.flat[best]).mean())},
+        "pairs_in_interval": int(A.clusters(pair).max() + 1),
+        "best": {**_head(best, heads), "accuracy": float(acc.flat[best]), "low": float(low.flat[best]),
+                 "high": float(high.flat[best]), "pair_consistency": float(consistency.flat[best])},
+        "mean_head_accuracy": float(acc.mean()), "mean_head_low": float(mean_low), "mean_head_high": float(mean_high),
+        "worst_head_accuracy": float(acc.min()), "mean_pair_consistency": float(consistency.mean()),
+        "heads_interval_above_chance": int((low > 0.5).sum()),
+        "null": {"repeats": repeats, "p95": p95, "mean": float(null.mean()), "p_best": p_best},
         "heads_over_null_p95": int((acc >= p95).sum()),
-        "candidates": {"even_share": even, "mean_share": float(share.mean()),
+        "candidates": {"even_share": even, "mean_share": float(share.mean()), "mean_over_even": float(share.mean() / even),
                        "heads_over_even": int((share > even).sum()),
                        "top": {**_head(top_share, heads), "share": float(share.flat[top_share]),
                                "accuracy": float(acc.flat[top_share])}},
+        "first_mention": {"a_first": int(np.sum(a_first)), "mean_head": float(first.mean()),
+                          "heads_prefer_first": int((f_low > 0.5).sum()), "heads_prefer_second": int((f_high < 0.5).sum())},
     }
-    tables = {"accuracy": acc, "share": share, "consistency": consistency, "null": null}
+    facts["verdicts"] = {
+        # the best of 72 heads, judged against the best of 72 under shuffled answers (corrected)
+        "best_above_chance_corrected": p_best < 0.05,
+        # its interval from whole pairs, the selection not accounted for
+        "best_interval_excludes_chance": float(low.flat[best]) > 0.5,
+        "mean_head_interval_includes_chance": float(mean_low) <= 0.5 <= float(mean_high),
+        "some_head_above_null": int((acc >= p95).sum()) > 0,
+        # "about the even share": within a quarter of it either way
+        "mean_head_near_even": 0.8 <= share.mean() / even <= 1.25,
+        "minority_over_even": int((share > even).sum()) < share.size / 2,
+        "most_heads_prefer_first": int((f_low > 0.5).sum()) > share.size / 2,
+    }
+    tables = {"accuracy": acc, "low": low, "high": high, "share": share, "consistency": consistency, "null": null,
+              "first_mention": first.mean(0), "first_low": f_low, "first_high": f_high}
     return facts, tables
 
 
@@ -128,6 +150,12 @@ def roles(results) -> tuple[dict, np.ndarray, np.ndarray]:
         top = int(shares[..., i].argmax())
         facts["by_role"][key] = {"heads": int((major == i).sum()), "mean_share": float(shares[..., i].mean()),
                                  "top": {**_head(top, heads), "share": float(shares[..., i].flat[top])}}
+    counts = [int((major == i).sum()) for i in range(len(A.ROLES))]
+    patterns = counts[:-1]  # the five simple patterns, "none" left out
+    facts["most_common"] = {"role": A.ROLES[int(np.argmax(counts))], "heads": max(counts),
+                            "pattern": A.ROLES[int(np.argmax(patterns))], "pattern_heads": max(patterns)}
+    facts["verdicts"] = {"most_common_is_none": A.ROLES[int(np.argmax(counts))] == "none",
+                         "broadcast_head_exists": counts[A.ROLES.index("broadcast")] > 0}
     return facts, shares, np.median(scores, axis=0)
 
 
@@ -222,13 +250,19 @@ def pruning(runner, texts: list[str], pairs: list[int], settings: dict, log=prin
              "random_orders": settings["random_orders"], "neighbours": settings["neighbours"],
              "most_important": {**_head(int(importance.argmax()), heads), "importance": float(importance.max())},
              "least_important": {**_head(int(importance.argmin()), heads), "importance": float(importance.min())},
-             "at": {}}
+             "evaluation_pairs": len({p for p in pairs if p >= 0 and p % settings["evaluation_pairs_every"] == 1}),
+             "importance_pairs": len({p for p in pairs if p >= 0 and p % settings["importance_pairs_every"] == 0}),
+             # every head removed: what the embeddings keep from the token and position embeddings alone
+             "floor": {"cosine": float(cos[0, -1]), "neighbours": float(nn[0, -1])},
+             "at": {}, "verdicts": {}}
     for share in (0.25, 0.5):
         s = int(np.flatnonzero(np.isclose(shares, share))[0])
         facts["at"][f"{round(share * 100)}"] = {
             "heads_removed": steps[s], "cosine_importance": float(cos[0, s]), "cosine_random": float(cos[1:, s].mean()),
             "cosine_random_min": float(cos[1:, s].min()), "neighbours_importance": float(nn[0, s]),
             "neighbours_random": float(nn[1:, s].mean())}
+        facts["verdicts"][f"importance_beats_random_at_{round(share * 100)}"] = bool(
+            cos[0, s] > cos[1:, s].max() and nn[0, s] >= nn[1:, s].mean())
     tables = {"importance": importance.reshape(layers, heads), "steps": steps, "share": shares, "cosine": cos,
               "neighbours": nn}
     return facts, tables
@@ -246,6 +280,13 @@ def compute(corpus, encoded, log=print) -> tuple[dict, dict]:
     role_facts, role_table, role_medians = roles(results)
     featured, pair = config.roles["featured"], config.roles["winograd"]
     link_facts = link(own[featured["sentence"]], featured, role_table, role_medians)
+    for name in ("strongest", "specific"):  # do the cat sentence's heads follow the first mention over the corpus?
+        h = link_facts[name]
+        at = (h["layer_1based"] - 1, h["head_1based"] - 1)
+        h["first_mention"] = {k: float(wino_tables[t][at]) for k, t in
+                              (("share", "first_mention"), ("low", "first_low"), ("high", "first_high"))}
+        h["prefers_first_mention"] = h["first_mention"]["low"] > 0.5
+        h["broadcast_belongs_to_sentence"] = h["broadcast_here"] > h["broadcast_corpus_median"]
     interest = {"strongest": link_facts["strongest"], "specific": link_facts["specific"], "winograd_best": wino_facts["best"]}
     pair_facts = worked_pair([own[i] for i in pair["sentences"]], pair,
                              {k: {"layer_1based": v["layer_1based"], "head_1based": v["head_1based"]} for k, v in interest.items()})

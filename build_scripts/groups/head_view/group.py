@@ -38,7 +38,7 @@ def build(ctx) -> dict[str, bytes]:
             d["values"] = []
     files["spec.json"] = dumps(spec).encode()
     roles = enc.config.roles
-    facts = {"featured": measure.featured_facts(featured), "senses": measure.senses(roles["senses"], enc.payloads),
+    facts = {"featured": measure.featured_facts(featured),
              "winograd": measure.winograd_pair(roles["winograd"], enc.payloads),
              # for readers without JavaScript (the widget replaces it with the readout of the view shown)
              "default_readout": (f"Layer {featured['layer'] + 1}, head {featured['head'] + 1}: '{featured['query']}' "

@@ -1,6 +1,6 @@
-"""The numbers the article quotes from the head view's sentences: the featured head, the two senses
-of a word, and the Winograd pair, from the word-level weights of the payloads (one sentence each:
-the corpus-scale tests of the same claims are the evidence group's).
+"""The numbers the article quotes from the head view's sentences: the featured head and the
+Winograd pair, from the word-level weights of the payloads (one sentence each: the corpus-scale
+tests of the same claims are the evidence and senses groups').
 
 Layers and heads are 1-based in the facts (``layer_1based``), 0-based in arrays.
 """
@@ -23,19 +23,6 @@ def _word_rows(payload: dict, query: str) -> tuple[list[str], np.ndarray]:
     """Word labels and ``[L, H, w]``: every head's attention from ``query`` to each word."""
     labels = payload["word"]["labels"]
     return labels, np.asarray(payload["word"]["attention"])[:, :, labels.index(query), :]
-
-
-def senses(role: dict, payloads: dict) -> dict:
-    """Per context word: the head sending the most of ``word``'s attention to it, and the mean over heads."""
-    out = {"word": role["word"]}
-    for sid, context in zip(role["sentences"], role["context"]):
-        labels, rows = _word_rows(payloads[sid], role["word"])
-        a = rows[..., labels.index(context)]
-        l_, h_ = np.unravel_index(int(a.argmax()), a.shape)
-        out[context] = {"sentence": sid, "weight": round(float(a.max()), PRECISION), "layer_1based": int(l_) + 1,
-                        "head_1based": int(h_) + 1, "mean_over_heads": round(float(a.mean()), PRECISION),
-                        "uniform": round(1 / len(labels), PRECISION)}
-    return out
 
 
 def winograd_pair(role: dict, payloads: dict) -> dict:

@@ -24,9 +24,15 @@ def _example(tf: dict) -> dict:
 
 
 def _heads(tf: dict) -> dict:
-    """Per layer, the range of the final attention its heads put on the answer (the question's row)."""
-    final = tf["attention_on_answer"][-1]  # [L][H], averaged over held-out examples
-    return {f"layer{i + 1}": {"min": min(row), "max": max(row)} for i, row in enumerate(final)}
+    """Per layer, the range of the final attention its heads put on the answer (the question's row),
+    and whether every head of the layer ends with most of it there; whether every head of every
+    layer starts at exactly the even share."""
+    first, final = tf["attention_on_answer"][0], tf["attention_on_answer"][-1]  # [L][H], held-out means
+    out = {f"layer{i + 1}": {"min": min(row), "max": max(row), "heads": len(row), "all_focus": min(row) > 0.5}
+           for i, row in enumerate(final)}
+    # 4 decimals are written: "exactly even" within their rounding
+    out["all_start_even"] = all(abs(x - tf["uniform"]) <= 1e-4 for row in first for x in row)
+    return out
 
 
 def _facts(result: dict) -> dict:
@@ -41,6 +47,7 @@ def _facts(result: dict) -> dict:
         "budget": tf["budget"],
         "gru_lr": gru["budget"]["lr"],
         "transformer": {"layers": tf["model"]["num_layers"], "heads": tf["model"]["num_heads"],
+                        "zero_query": tf["model"]["zero_query"],
                         "accuracy": tf["final_accuracy"], "first_step_at_99": tf["first_step_at_99"],
                         "parameters": tf["parameters"], "uniform": tf["uniform"],
                         "best_head": {"layer_1based": best["layer"] + 1, "head_1based": best["head"] + 1,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from build_scripts.pipeline.artifacts import dumps
-from build_scripts.pipeline.models import CONFIG_FILE, encoded, model_extra
+from build_scripts.pipeline.models import COLLECTION_FILE, CONFIG_FILE, encoded, model_extra
 from build_scripts.pipeline.registry import Group
 
 
@@ -56,7 +56,7 @@ def build(ctx) -> dict[str, bytes]:
         "model": mx.model_sizes(enc.encoder),
         "featured": {"sentence": role["sentence"], "query": role["query"], "key": role["expect"],
                      "layer_1based": layer + 1, "head_1based": head + 1},
-        "shapes": {"n": n, "others": n - 1, "D": d, "M": cfg.hidden_size, "H": cfg.num_attention_heads, "L": cfg.num_hidden_layers,
+        "shapes": {"T": n, "others": n - 1, "D": d, "M": cfg.hidden_size, "H": cfg.num_attention_heads, "L": cfg.num_hidden_layers,
                    "HD": cfg.num_attention_heads * d, "scores": n * n},
         "block": {
             "attention": params["attention"], "feed_forward": params["feed_forward"],
@@ -81,7 +81,13 @@ def build(ctx) -> dict[str, bytes]:
             "first_token_self": _r(masks["causal_weights"][0, 0]),
         },
     }
-    facts["wordpieces"] = _split_word(enc)
+    # the tokenizer's two steps, each shown on the first word of the config's sentences, then of the
+    # Winograd collection, where it happens (tokenizing only: no model run)
+    from build_scripts.pipeline.winograd import load_collection
+
+    texts = [s.text for s in load_collection(ctx.root / COLLECTION_FILE)]
+    facts["wordpieces"] = mx.split_examples([enc.results[s.id].tokenized for s in enc.config.sentences]
+                                            + enc.encoder.tokenize(texts))
     ctx.log(f"layer {layer + 1}, head {head + 1}: '{role['query']}' -> '{role['expect']}' "
             f"{facts['scaling']['with']} with the scaling, {facts['scaling']['without']} without; "
             f"causal mask {facts['masks']['causal']}")
@@ -89,19 +95,4 @@ def build(ctx) -> dict[str, bytes]:
         "facts.json": dumps(facts).encode()}
 
 
-def _split_word(enc) -> dict:
-    """The first word of the config's sentences that the tokenizer splits into several WordPieces."""
-    from attn_jax.words import align_words
-
-    for s in enc.config.sentences:
-        result = enc.results[s.id]
-        al = align_words(result.tokenized)
-        for w, word in enumerate(al.words):
-            pieces = [t for t, tw in zip(result.tokens, al.token_word) if tw == w]
-            if len(pieces) > 1:
-                return {"word": word, "pieces": " ".join(pieces), "count": len(pieces),
-                        "sentence_tokens": len(result.tokens), "sentence_words": len(al.words)}
-    return {"word": "", "pieces": "", "count": 0, "sentence_tokens": 0, "sentence_words": 0}
-
-
-GROUP = Group("mechanics", module=__name__, build=build, files=[CONFIG_FILE], extra=model_extra)
+GROUP = Group("mechanics", module=__name__, build=build, files=[CONFIG_FILE, COLLECTION_FILE], extra=model_extra)

@@ -87,3 +87,34 @@ def model_sizes(encoder) -> dict:
             "head_dim": cfg.head_dim, "vocab": cfg.vocab_size, "max_tokens": cfg.max_position_embeddings,
             "parameters": parameters, "parameters_millions": round(parameters / 1e6, 1),
             "sha256": encoder.sha256["model.safetensors"]}
+
+
+def split_examples(tokenized) -> dict:
+    """The tokenizer's two ways of cutting a word, each on the first word (in the order of
+    ``tokenized``, a list of :class:`attn_jax.tokenize.Tokenized`) where it happens:
+
+    - ``punctuation``: the pre-tokenizer splits text at punctuation before WordPiece runs, so a
+      word with an apostrophe ("didn't") becomes several tokens, one of them the apostrophe;
+    - ``wordpiece``: WordPiece cuts a word missing from its vocabulary into pieces, each piece
+      after the first marked ``##`` ("council ##men").
+
+    Words are :mod:`attn_jax.words`' (a word's tokens are the ones it spans).
+    """
+    from attn_jax.words import align_words
+
+    found: dict = {}
+    for tok in tokenized:
+        al = align_words(tok)
+        for w, word in enumerate(al.words):
+            pieces = [t for t, tw in zip(tok.tokens, al.token_word) if tw == w]
+            if len(pieces) < 2:
+                continue
+            kind = "wordpiece" if any(p.startswith("##") for p in pieces) else "punctuation"
+            if kind not in found:
+                found[kind] = {"word": word, "pieces": " ".join(pieces), "count": len(pieces), "text": tok.text}
+        if len(found) == 2:
+            break
+    missing = {"wordpiece", "punctuation"} - set(found)
+    if missing:
+        raise ValueError(f"no word of the corpus is split by {sorted(missing)}; add a sentence that has one")
+    return found

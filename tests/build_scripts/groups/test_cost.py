@@ -64,7 +64,7 @@ def test_chart_compiles_with_expected_fields():
         assert {t["field"] for t in enc["tooltip"]} == {"path", "N", "seconds", "peak_bytes"}
     assert [p["encoding"]["y"]["field"] for p in panels] == ["seconds", "MiB"]
     assert "cpu" in spec["title"]["text"]
-    assert "memory ~ N^1.00" in spec["title"]["subtitle"] and "memory ~ N^2.00" in spec["title"]["subtitle"]
+    assert "memory ~ T^1.00" in spec["title"]["subtitle"] and "memory ~ T^2.00" in spec["title"]["subtitle"]
     text = json.dumps(vega)
     assert N_TITLE in text and "memory-efficient" in text
 
@@ -96,9 +96,17 @@ def test_peers_facts_are_attn_jax_over_torch():
 
     row = lambda **k: {"exact": True, "skipped": None, **k}  # noqa: E731
     peers = {"header": {"versions": {"torch": "2.13.0+cpu", "transformers": "5.24.0"}, "cpu_count": 2},
-             "attention": [row(work="fast", N=2048, ratio_cpu=1.066), row(work="weights", N=2048, ratio_cpu=0.5),
+             "attention": [row(work="fast", N=2048, ratio_cpu=1.066, ratio=1.2),
+                           row(work="fast", N=512, ratio_cpu=1.43, ratio=1.6), row(work="weights", N=2048, ratio_cpu=0.5),
                            {"work": "weights", "N": 4096, "exact": False, "skipped": "needs 18 GiB"}],
-             "encoder": [row(batch=256, ratio_cpu=0.864)]}
+             "encoder": [row(batch=256, ratio_cpu=0.864)],
+             "matmul": {"n": 2048, "jax": {"median_cpu_s": 0.282}, "torch": {"median_cpu_s": 0.278}}}
     facts = peers_facts(peers)
-    assert facts["attention"] == {"2048": 1.07} and facts["encoder"] == {"256": 0.86}
+    assert facts["attention"] == {"2048": 1.07, "512": 1.43} and facts["encoder"] == {"256": 0.86}
+    # the range over every size measured, CPU and wall time: the prose quotes it, not one size
+    assert facts["attention_range"] == {"min": 1.07, "max": 1.43, "n_min": 2048, "n_max": 512, "wall_min": 1.2,
+                                        "wall_max": 1.6, "sizes": 2}
+    assert facts["matmul"] == {"n": 2048, "ratio_cpu": 1.01, "same_speed": True}
+    peers["matmul"]["jax"]["median_cpu_s"] = 0.35
+    assert peers_facts(peers)["matmul"]["same_speed"] is False
     assert facts["exact"] is True and facts["torch"] == "2.13.0+cpu"

@@ -63,6 +63,15 @@ def test_winograd_on_constructed_heads():
     assert facts["candidates"]["even_share"] == pytest.approx(2 / 12) and tables["share"].tolist() == [[1.0, 1.0]]
     # two pairs: the perfect head's shuffled accuracy is 0, 0.5 or 1; the best of the two heads >= 0.5
     assert set(np.unique(tables["null"])) <= {0.5, 1.0}
+    # whole pairs resampled: the perfect head is right in every pair, head 1 in exactly half of each
+    assert tables["low"].tolist() == [[1.0, 0.5]] and tables["high"].tolist() == [[1.0, 0.5]]
+    # head 1 always looks at A, the first mention; head 0 at A in one half of each pair, B in the other
+    assert tables["first_mention"].tolist() == [[0.5, 1.0]] and facts["first_mention"]["heads_prefer_first"] == 1
+    v = facts["verdicts"]
+    # the best of two heads with two pairs: a shuffle does as well one time in four, so not significant,
+    # although its own interval (which ignores the choice) excludes chance
+    assert facts["null"]["p_best"] == pytest.approx(0.25, abs=0.08) and v["best_above_chance_corrected"] is False
+    assert v["best_interval_excludes_chance"] is True and v["minority_over_even"] is False
 
 
 def test_link_finds_the_specific_head_not_the_broadcast_one():
@@ -138,7 +147,7 @@ def fake_charts(narrow: bool) -> dict:
     crows = ec.contribution_rows([{"layer_1based": i + 1, "cls_weight": 0.5, "cls_contribution": 0.1,
                                    "sep_weight": 0.02, "sep_contribution": 0.03} for i in range(2)])
     prows = ec.pruning_rows(np.array([0, 0.5, 1]), rng.uniform(0, 1, (3, 3)), rng.uniform(0, 1, (3, 3)))
-    charts = {"winograd-heads": ec.winograd_chart(acc, acc, 10, 0.58, narrow=narrow),
+    charts = {"winograd-heads": ec.winograd_chart(acc, acc, acc - 0.05, acc + 0.05, 10, 0.58, narrow=narrow),
               "head-roles": ec.roles_chart(rng.dirichlet(np.ones(6), (2, 3)), 10, narrow=narrow),
               "pruning": ec.pruning_chart(prows, narrow=narrow),
               "contribution": ec.contribution_chart(crows, narrow=narrow)}
@@ -177,7 +186,8 @@ def fake_measurement(layers=2, heads=3) -> dict:
     shares = rng.dirichlet(np.ones(6), (layers, heads))
     steps = [0, 3, 6]
     facts = {"winograd": {"n": 10, "chance": 0.5, "null": {"p95": 0.58}}, "roles": {"n": 10}}
-    tables = {"winograd": {"accuracy": acc.tolist(), "share": acc.tolist()}, "roles": shares.tolist(),
+    tables = {"winograd": {"accuracy": acc.tolist(), "share": acc.tolist(), "low": (acc - 0.05).tolist(),
+                           "high": (acc + 0.05).tolist()}, "roles": shares.tolist(),
               "pruning": {"share": [s / 6 for s in steps], "cosine": rng.uniform(0, 1, (3, 3)).tolist(),
                           "neighbours": rng.uniform(0, 1, (3, 3)).tolist()},
               "contribution": [{"layer_1based": i + 1, "cls_weight": 0.5, "cls_contribution": 0.1,

@@ -78,5 +78,5 @@ def test_committed_facts_agree_with_the_head_view():
     assert facts["scaling"]["with"] == facts["masks"]["full"]
     assert facts["scaling"]["sqrt_d"] == pytest.approx(math.sqrt(facts["shapes"]["D"]), abs=1e-3)
     assert facts["scaling"]["without"] > facts["scaling"]["with"]
-    assert facts["masks"]["visible_keys"] < facts["shapes"]["n"]
+    assert facts["masks"]["visible_keys"] < facts["shapes"]["T"]
     assert facts["block"]["attention_share"] + facts["block"]["feed_forward_share"] <= 1.0
