@@ -4,16 +4,20 @@
 - :func:`build_site` - the site built by either generator into a folder, as `make site` and
   `make site-zensical` do;
 - :func:`without_jax` - an environment in which ``import jax`` fails (for code that must not need it);
-- :func:`files_of` - every file of a folder, by relative path.
+- :func:`files_of` - every file of a folder, by relative path;
+- :func:`tokenized`, :class:`Result` - a sentence tokenized word by word with [CLS] and [SEP], and an
+  encoder result made of it, for measures tested on hand-made attention.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,27 @@ def reference_attention(q, k, v, mask=None):
     total = e.sum(-1, keepdims=True)
     w = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
     return w @ v, w
+
+
+def tokenized(text: str):
+    """Words and punctuation as tokens, with [CLS] and [SEP], offsets into ``text``
+    (an :class:`attn_jax.tokenize.Tokenized`; ids are positions)."""
+    from attn_jax.tokenize import Tokenized
+
+    spans = [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
+    tokens = ("[CLS]", *(text[a:b] for a, b in spans), "[SEP]")
+    n = len(tokens)
+    return Tokenized(text, np.arange(n, dtype=np.int32), tokens, ((0, 0), *spans, (0, 0)),
+                     np.array([True] + [False] * (n - 2) + [True]))
+
+
+@dataclass
+class Result:
+    """The parts of an encoder result a measure reads: attention ``[L, H, n, n]``, and values ``[L, n, H, D]``."""
+
+    tokenized: object
+    attentions: np.ndarray
+    v: np.ndarray | None = None
 
 
 def files_of(folder: Path) -> dict[str, bytes]:

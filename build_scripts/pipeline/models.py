@@ -32,7 +32,7 @@ def model_extra() -> dict:
     from attn_jax.checkpoints import PRETRAINED_SHA256
 
     return {"model_sha256": PRETRAINED_SHA256["model.safetensors"],
-            "versions": versions("jax", "jaxlib", "altair", "vl-convert-python", "tokenizers")}
+            "versions": versions("jax", "jaxlib", "numpy", "tokenizers", "altair", "vl-convert-python")}
 
 
 def _counted(ctx: Context, name: str) -> None:

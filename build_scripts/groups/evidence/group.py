@@ -11,10 +11,10 @@ cached in ``.build-cache/evidence/``, so a change to a chart alone redraws it wi
 from __future__ import annotations
 
 from build_scripts.pipeline.artifacts import dumps
-from build_scripts.pipeline.models import COLLECTION_FILE, CONFIG_FILE
+from build_scripts.pipeline.models import COLLECTION_FILE, CONFIG_FILE, model_extra
 from build_scripts.pipeline.registry import Group
 
-from .measure import SETTINGS_FILE, extra
+from .measure import SETTINGS_FILE
 
 
 def build(ctx) -> dict[str, bytes]:
@@ -45,4 +45,4 @@ def build(ctx) -> dict[str, bytes]:
     return files
 
 
-GROUP = Group("evidence", module=__name__, build=build, files=[COLLECTION_FILE, CONFIG_FILE, SETTINGS_FILE], extra=extra)
+GROUP = Group("evidence", module=__name__, build=build, files=[COLLECTION_FILE, CONFIG_FILE, SETTINGS_FILE], extra=model_extra)

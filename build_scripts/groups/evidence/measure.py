@@ -307,17 +307,10 @@ def sinks(layers: list[dict]) -> dict:
             "sep_busiest_layer": max(layers, key=lambda r: r["sep_weight"])["layer_1based"]}
 
 
-def extra() -> dict:
-    from attn_jax.checkpoints import PRETRAINED_SHA256
-    from build_scripts.pipeline.artifacts import versions
-
-    return {"model_sha256": PRETRAINED_SHA256["model.safetensors"],
-            "versions": versions("jax", "jaxlib", "numpy", "tokenizers", "altair", "vl-convert-python")}
-
-
 def measure(ctx) -> dict:
     """``{"facts", "tables"}``: computed, or from the cache when nothing that shapes them changed."""
     from build_scripts.pipeline.cache import cached
+    from build_scripts.pipeline.models import model_extra
     from build_scripts.pipeline.models import COLLECTION_FILE, CONFIG_FILE, encoded, winograd
 
     def run() -> dict:
@@ -327,4 +320,4 @@ def measure(ctx) -> dict:
         return rounded({"facts": facts, "tables": tables}, PRECISION)
 
     return cached(ctx, "evidence", run, module=__name__, files=[COLLECTION_FILE, CONFIG_FILE, SETTINGS_FILE],
-                  extra=extra())
+                  extra=model_extra())

@@ -12,10 +12,10 @@ in ``.build-cache/senses/``, so a change to the chart alone redraws it without r
 from __future__ import annotations
 
 from build_scripts.pipeline.artifacts import dumps
-from build_scripts.pipeline.models import CONFIG_FILE
+from build_scripts.pipeline.models import CONFIG_FILE, model_extra
 from build_scripts.pipeline.registry import Group
 
-from .measure import PAIRS_FILE, SETTINGS_FILE, extra
+from .measure import PAIRS_FILE, SETTINGS_FILE
 
 
 def build(ctx) -> dict[str, bytes]:
@@ -41,4 +41,4 @@ def build(ctx) -> dict[str, bytes]:
     return files
 
 
-GROUP = Group("senses", module=__name__, build=build, files=[PAIRS_FILE, CONFIG_FILE, SETTINGS_FILE], extra=extra)
+GROUP = Group("senses", module=__name__, build=build, files=[PAIRS_FILE, CONFIG_FILE, SETTINGS_FILE], extra=model_extra)

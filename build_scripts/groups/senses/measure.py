@@ -287,17 +287,10 @@ def compute(pairs: list[Pair], results: list, settings: dict) -> tuple[dict, dic
     return facts, tables
 
 
-def extra() -> dict:
-    from attn_jax.checkpoints import PRETRAINED_SHA256
-    from build_scripts.pipeline.artifacts import versions
-
-    return {"model_sha256": PRETRAINED_SHA256["model.safetensors"],
-            "versions": versions("jax", "jaxlib", "numpy", "tokenizers", "altair", "vl-convert-python")}
-
-
 def measure(ctx) -> dict:
     """``{"facts", "tables"}``: computed, or from the cache when nothing that shapes them changed."""
     from build_scripts.pipeline.cache import cached
+    from build_scripts.pipeline.models import model_extra
     from build_scripts.pipeline.config import load_config
     from build_scripts.pipeline.models import CONFIG_FILE, corpus
 
@@ -310,4 +303,4 @@ def measure(ctx) -> dict:
         ctx.log(f"measured in {time.perf_counter() - t0:.1f} s")
         return rounded({"facts": facts, "tables": tables}, PRECISION)
 
-    return cached(ctx, "senses", run, module=__name__, files=[PAIRS_FILE, CONFIG_FILE, SETTINGS_FILE], extra=extra())
+    return cached(ctx, "senses", run, module=__name__, files=[PAIRS_FILE, CONFIG_FILE, SETTINGS_FILE], extra=model_extra())

@@ -2,13 +2,10 @@
 charts, and the group's build from a cached measurement."""
 
 import json
-import re
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from attn_jax.tokenize import Tokenized
 from build_scripts.groups.evidence import charts as ec
 from build_scripts.groups.evidence import group as evidence_build
 from build_scripts.groups.evidence import measure as evidence
@@ -16,22 +13,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.registry import Context, code_files
 from build_scripts.pipeline.config import ConfigError
 from build_scripts.pipeline.winograd import Schema
-
-
-def tokenized(text: str) -> Tokenized:
-    """Words and punctuation as tokens, with [CLS] and [SEP], offsets into ``text``."""
-    spans = [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
-    tokens = ("[CLS]", *(text[a:b] for a, b in spans), "[SEP]")
-    n = len(tokens)
-    return Tokenized(text, np.arange(n, dtype=np.int32), tokens, ((0, 0), *spans, (0, 0)),
-                     np.array([True] + [False] * (n - 2) + [True]))
-
-
-@dataclass
-class Result:
-    tokenized: Tokenized
-    attentions: np.ndarray
-    v: np.ndarray | None = None
+from tests.helpers import Result, tokenized
 
 
 def schema(index, text, pron, a, b, correct):

@@ -7,17 +7,6 @@ import vl_convert as vlc
 
 from build_scripts.groups.head_view import charts as hv
 from build_scripts.pipeline import payloads as pl
-from build_scripts.pipeline.config import Sentence
-
-
-@pytest.fixture(scope="module")
-def payloads(encoder):
-    sentences = [
-        Sentence("cat", "The cat sat on the mat because it was tired.", "cat", "it"),
-        Sentence("animal", "The animal didn't cross the street because it was too wide.", "animal", "it"),
-    ]
-    results = encoder.run([s.text for s in sentences])
-    return [pl.sentence_payload(s, r) for s, r in zip(sentences, results)], results
 
 
 def _scene(spec):

@@ -4,7 +4,6 @@ from a cached measurement."""
 
 import json
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import rounded
 from build_scripts.pipeline.config import ConfigError, load_config
 from build_scripts.pipeline.registry import Context, code_files
+from tests.helpers import Result, tokenized
 
 # --- the data file -----------------------------------------------------------------------------
 
@@ -113,21 +113,6 @@ def test_settings_errors_name_the_fix(tmp_path):
 
 
 # --- the measures on constructed heads ------------------------------------------------------------
-
-
-def tokenized(text: str) -> Tokenized:
-    """Words and punctuation as tokens, with [CLS] and [SEP], offsets into ``text``."""
-    spans = [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
-    tokens = ("[CLS]", *(text[a:b] for a, b in spans), "[SEP]")
-    n = len(tokens)
-    return Tokenized(text, np.arange(n, dtype=np.int32), tokens, ((0, 0), *spans, (0, 0)),
-                     np.array([True] + [False] * (n - 2) + [True]))
-
-
-@dataclass
-class Result:
-    tokenized: Tokenized
-    attentions: np.ndarray
 
 
 def constructed(links: dict, pairs: int = 16):

@@ -5,17 +5,6 @@ import numpy as np
 import pytest
 
 from build_scripts.pipeline import payloads as pl
-from build_scripts.pipeline.config import Sentence
-
-
-@pytest.fixture(scope="module")
-def payloads(encoder):
-    sentences = [
-        Sentence("cat", "The cat sat on the mat because it was tired.", "cat", "it"),
-        Sentence("animal", "The animal didn't cross the street because it was too wide.", "animal", "it"),
-    ]
-    results = encoder.run([s.text for s in sentences])
-    return [pl.sentence_payload(s, r) for s, r in zip(sentences, results)], results
 
 
 def test_featured_head_is_the_argmax_of_the_real_weights(payloads):
