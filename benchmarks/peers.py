@@ -20,6 +20,15 @@ work it tracks the work done far more steadily than the wall clock (``ratio_cpu`
   ``output_attentions=True``, its fast tokenizer with ``padding="longest"``), the same model
   files, offline.
 - ``matmul``: ``jnp.dot`` and ``torch.mm`` on 2048 x 2048 float32, the machines' practical ceiling.
+- ``decoder``: SmolLM2-135M from the same GGUF file, ``attn_jax.Decoder`` against transformers'
+  ``LlamaForCausalLM`` (``from_pretrained(dir, gguf_file=...)``, float32, eager attention):
+  *prefill*, one sequence of T random token ids with all logits, with every layer's attention
+  (``run_ids`` / ``output_attentions=True``) and without (``weights=False`` / plain forward), in
+  tokens/s; *decode*, greedy generation of 64 new tokens after a 25-token prompt with the KV cache,
+  attention of every new token included on both sides (``generate`` / ``output_attentions=True``),
+  in new tokens/s (the prompt's forward pass included). Also each library's load time and the KV
+  cache's bytes per token, as allocated by each (against what 9 key/value heads would take).
+  ``--decoder-only`` runs just these rows and puts them into the existing JSON.
 
 Exactness is checked in the same run: attention outputs (and weights) of both libraries against a
 NumPy float64 reference on 64 evenly spaced query rows of every head of the first and last example
@@ -36,6 +45,10 @@ Writes ``benchmarks/results/peers-<backend>.json``::
                  attn_jax: {median_s, times_s, median_cpu_s, cpu_times_s, gflops, frac_matmul,
                             max_err[, weights_max_err]},
                  torch: {... same ..., impl}, exact: bool, skipped: null | reason}]
+    decoder    {load_s: {attn_jax, torch}, kv_cache: {bytes_per_token: {attn_jax, torch}, gqa_kv_heads,
+                query_heads, bytes_per_token_without_gqa}, threads: {jax_cpus, torch},
+                rows: [{work: "prefill"|"decode", tokens, weights, ratio, ratio_cpu, exact, max_attention_diff,
+                        max_logit_rel_diff | same_tokens, attn_jax: {median_s, ..., tokens_per_s}, torch: {...}}]}
     encoder    [{batch, padded_tokens: {attn_jax, torch} (mean padded length T per sentence),
                  ratio, ratio_cpu, exact, max_attention_diff,
                  max_hidden_diff, attn_jax: {median_s, times_s, median_cpu_s, cpu_times_s,
@@ -126,7 +139,8 @@ def bench_attention(work, b, n, mm, rounds, budget):
     row = {"work": work, "B": b, "N": n, "H": H, "D": D, "dtype": "float32", "skipped": None}
     scale = 1.0 / math.sqrt(D)
     if work == "fast":
-        ours = _compiled("attn_jax", lambda q, k, v: efficient_attention(q, k, v), (q, k, v), f)
+        # (out, None) like the weights row: efficient_attention returns the output alone.
+        ours = _compiled("attn_jax", lambda q, k, v: (efficient_attention(q, k, v), None), (q, k, v), f)
         impl = "torch.nn.functional.scaled_dot_product_attention"
 
         def peer():
@@ -228,6 +242,124 @@ def bench_encoder(batches, rounds, budget):
     return rows
 
 
+DECODER = {"prefill": (128, 512), "new_tokens": 64}
+DECODER_QUICK = {"prefill": (16,), "new_tokens": 4}
+DECODER_PROMPT = ("Attention lets every token of a sentence look at the tokens before it and decide how much each of "
+                  "them matters. A decoder reads")  # 25 tokens
+
+
+def kv_bytes_per_token(cfg, kv_heads: int | None = None) -> int:
+    """Cached keys and values per token: 2 (K, V) x L x G x D x 4 bytes (float32)."""
+    return 2 * cfg.num_layers * (kv_heads or cfg.num_kv_heads) * cfg.head_dim * 4
+
+
+def bench_decoder(settings, rounds, budget, log=print):
+    """attn_jax's Decoder against transformers' LlamaForCausalLM on the same GGUF file."""
+    torch = _torch()
+    from transformers import AutoModelForCausalLM
+
+    from attn_jax import Decoder
+    from attn_jax.checkpoints import default_decoder_file
+    from attn_jax.llama import NO_WINDOW, fill_cache, forward
+
+    path = default_decoder_file()
+    t0 = time.perf_counter()
+    dec = Decoder.load()
+    load = {"attn_jax": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, attn_implementation="eager",
+                                                 dtype=torch.float32).eval()  # fmt: skip
+    load["torch"] = time.perf_counter() - t0
+    cfg, rows = dec.config, []
+
+    def hf(ids, **kw):
+        with torch.inference_mode():
+            return model(torch.from_numpy(ids.astype(np.int64))[None], **kw)
+
+    rng = np.random.default_rng(0)
+    for t in settings["prefill"]:
+        ids = rng.integers(17, cfg.vocab_size, t).astype(np.int32)  # below 17: control tokens
+        for weights in (True, False):
+            log(f"decoder prefill T={t} weights={weights} ...")
+            [r] = dec.run_ids([ids], weights=weights)  # compiles; also the exactness check
+            o = hf(ids, output_attentions=weights)
+            ref = o.logits[0].numpy()
+            row = {"work": "prefill", "tokens": t, "weights": weights,
+                   "max_logit_rel_diff": float((np.abs(r.logits - ref).max(1) / np.abs(ref).max(1)).max()),
+                   "max_attention_diff": float(max(np.abs(r.attentions[i] - a[0].numpy()).max()
+                                                   for i, a in enumerate(o.attentions))) if weights else None}  # fmt: skip
+            row["exact"] = row["max_logit_rel_diff"] <= 1e-3 and (not weights or row["max_attention_diff"] <= 1e-4)
+            pair = [Contender("attn_jax", lambda: dec.run_ids([ids], weights=weights), 0, 0),
+                    Contender("torch", lambda: hf(ids, output_attentions=weights), 0, 0)]  # fmt: skip
+            rows.append(_decoder_row(row, pair, t, rounds, budget))
+
+    n_new = settings["new_tokens"]
+    log(f"decoder decode {n_new} new tokens ...")
+    prompt = dec.tokenize([DECODER_PROMPT])[0].ids
+
+    def ours():
+        return dec.generate(DECODER_PROMPT, n_new, stop_at_eos=False)
+
+    def theirs():
+        with torch.inference_mode():
+            return model.generate(torch.from_numpy(prompt.astype(np.int64))[None], max_new_tokens=n_new,
+                                  min_new_tokens=n_new, do_sample=False, output_attentions=True,
+                                  return_dict_in_generate=True, pad_token_id=dec.eos_id)  # fmt: skip
+
+    a, b = ours().ids, theirs().sequences[0].numpy()
+    upto = next((i + 1 for i, x in enumerate(a[len(prompt):]) if x == dec.eos_id), n_new)  # HF never picks EOS
+    row = {"work": "decode", "tokens": n_new, "prompt_tokens": len(prompt), "weights": True,
+           "same_tokens": bool(np.array_equal(a[: len(prompt) + upto], b[: len(prompt) + upto]))}
+    row["exact"] = row["same_tokens"]
+    rows.append(_decoder_row(row, [Contender("attn_jax", ours, 0, 0), Contender("torch", theirs, 0, 0)], n_new,
+                             rounds, budget))  # fmt: skip
+
+    # The cache as each library allocates it: ours a fixed buffer, transformers' grown per token.
+    gates = jnp.ones((cfg.num_layers, cfg.num_heads), jnp.float32)
+    out = forward(dec.params, jnp.asarray(prompt[None]), gates, jnp.int32(NO_WINDOW), jnp.int32(0), cfg=cfg, kv=True)
+    cache = fill_cache(out.cache, 128)
+    o = hf(prompt, use_cache=True)
+    past = o["cache"] if "cache" in o else o.past_key_values  # renamed in recent transformers
+    hf_bytes = sum(layer.keys.nbytes + layer.values.nbytes for layer in past.layers) / len(prompt)
+    kv = {"bytes_per_token": {"attn_jax": (cache.k.nbytes + cache.v.nbytes) / 128, "torch": hf_bytes},
+          "gqa_kv_heads": cfg.num_kv_heads, "query_heads": cfg.num_heads,
+          "bytes_per_token_without_gqa": kv_bytes_per_token(cfg, cfg.num_heads)}  # fmt: skip
+    assert kv["bytes_per_token"]["attn_jax"] == kv_bytes_per_token(cfg)
+    threads = {"jax_cpus": os.cpu_count(), "torch": torch.get_num_threads()}
+    return {"load_s": load, "kv_cache": kv, "threads": threads, "rows": rows}
+
+
+def _decoder_row(row, pair, tokens, rounds, budget):
+    for c in pair:
+        c.call()  # compiled and warm before the timed rounds (a slow first call would count as one)
+    interleaved(pair, rounds, budget)
+    stats = {c.impl: {**_stats(c), "tokens_per_s": tokens / statistics.median(c.times)} for c in pair}
+    return {**row, **stats, "ratio": stats["attn_jax"]["median_s"] / stats["torch"]["median_s"],
+            "ratio_cpu": stats["attn_jax"]["median_cpu_s"] / stats["torch"]["median_cpu_s"]}
+
+
+def decoder_table(d) -> list[str]:
+    lines = [f"decoder SmolLM2-135M: load {d['load_s']['attn_jax']:.1f} s (attn_jax) / {d['load_s']['torch']:.1f} s "
+             f"(transformers); threads jax {d['threads']['jax_cpus']} CPUs, torch {d['threads']['torch']}"]
+    for r in d["rows"]:
+        what = (f"decoder prefill T={r['tokens']} {'+att' if r['weights'] else 'logits'}" if r["work"] == "prefill"
+                else f"decoder decode {r['tokens']} new tokens")
+        a, t = r["attn_jax"], r["torch"]
+        att = "-" if r.get("max_attention_diff") is None else f"{r['max_attention_diff']:.1e}"
+        err = (f"{att:>8}/{r['max_logit_rel_diff']:<8.1e}" if r["work"] == "prefill"
+               else f"{'same tokens' if r['same_tokens'] else 'tokens differ':>17}")
+        lines.append(f"{what:<30} {a['median_s'] * 1e3:>8.0f}ms {t['median_s'] * 1e3:>8.0f}ms {r['ratio']:>6.2f} "
+                     f"{r['ratio_cpu']:>5.2f} {a['tokens_per_s']:>5.0f}/{t['tokens_per_s']:<5.0f} {err} "
+                     f"{'yes' if r['exact'] else 'NO'}")
+    kv = d["kv_cache"]
+    lines.append(f"KV cache {kv['bytes_per_token']['attn_jax'] / 1024:.0f} KiB/token (transformers "
+                 f"{kv['bytes_per_token']['torch'] / 1024:.0f}) with {kv['gqa_kv_heads']} key/value heads; "
+                 f"{kv['bytes_per_token_without_gqa'] / 1024:.0f} KiB with one per query head ({kv['query_heads']}): "
+                 f"GQA stores {kv['query_heads'] // kv['gqa_kv_heads']}x less")
+    lines.append("decoder: of mm column = tokens/s; max err = attention max |diff| / logits max relative diff")
+    return lines
+
+
 def table(results) -> str:
     h, mm = results["header"], results["matmul"]
     lines = [
@@ -261,6 +393,8 @@ def table(results) -> str:
         )
     lines.append("of mm: GFLOP/s over the same library's matmul (encoder: sentences/s); max err: vs float64 "
                  "(encoder: attention/hidden difference between the libraries); T: mean padded length")
+    if results.get("decoder"):
+        lines += decoder_table(results["decoder"])
     return "\n".join(lines)
 
 
@@ -270,6 +404,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/peers-<backend>.json)")
     p.add_argument("--rounds", type=int, default=3, help="at most this many timed rounds per pair")
     p.add_argument("--round-budget", type=float, default=20.0, help="seconds of timed rounds per pair (at least one)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="run only the decoder rows and put them into the existing JSON (the other rows kept)")
     args = p.parse_args(argv)
     torch = _torch()
     cfg = QUICK if args.quick else FULL
@@ -281,6 +417,16 @@ def main(argv=None):
     head["versions"].update(torch=torch.__version__, transformers=transformers.__version__)
     head.update(torch_threads=torch.get_num_threads(), omp_wait_policy=os.environ["OMP_WAIT_POLICY"], torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
                 settings={**cfg, "rounds": args.rounds, "round_budget_s": args.round_budget}, quick=args.quick)
+    out = args.out or RESULTS / f"peers-{jax.default_backend()}.json"
+    if args.decoder_only:
+        results = json.loads(out.read_text()) if out.exists() else {"header": head}
+        results["decoder"] = bench_decoder(DECODER_QUICK if args.quick else DECODER, args.rounds, args.round_budget, log)
+        results["decoder"]["header"] = {**head, "total_s": round(time.perf_counter() - t0, 1)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        print("\n".join(decoder_table(results["decoder"])))
+        print(f"wrote the decoder rows into {out} ({results['decoder']['header']['total_s']:.0f} s)")
+        return results
     log(f"matmul {cfg['matmul']} ...")
     mm = bench_matmul(cfg["matmul"], args.rounds, args.round_budget)
     attention = []
@@ -290,9 +436,9 @@ def main(argv=None):
             attention.append(bench_attention(work, cfg["B"], n, mm, args.rounds, args.round_budget))
     log("encoder ...")
     encoder = bench_encoder(cfg["batches"], args.rounds, args.round_budget)
+    decoder = bench_decoder(DECODER_QUICK if args.quick else DECODER, args.rounds, args.round_budget, log)
     head["total_s"] = round(time.perf_counter() - t0, 1)
-    results = {"header": head, "matmul": mm, "attention": attention, "encoder": encoder}
-    out = args.out or RESULTS / f"peers-{jax.default_backend()}.json"
+    results = {"header": head, "matmul": mm, "attention": attention, "encoder": encoder, "decoder": decoder}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(table(results))
