@@ -115,6 +115,50 @@ def corpus(ctx: Context, name: str, texts: list[str]) -> list:
     return ctx.shared(f"corpus:{name}", run)
 
 
+def decoder_extra() -> dict:
+    """The inputs of a decoder group besides code and data: the GGUF file's checksum, pinned versions."""
+    from attn_jax.checkpoints import DECODER_SHA256
+
+    return {"decoder_sha256": DECODER_SHA256,
+            "versions": versions("jax", "jaxlib", "numpy", "tokenizers", "gguf", "altair", "vl-convert-python")}
+
+
+def decoder(ctx: Context):
+    """The decoder (SmolLM2-135M-Instruct, sha256-verified), loaded once per build."""
+    def load():
+        from attn_jax.decoder import Decoder
+
+        ctx.log("loading the decoder")
+        _counted(ctx, "decoder loads")
+        return Decoder.load()
+
+    return ctx.shared("decoder", load)
+
+
+def decoder_runner(ctx: Context):
+    """One :class:`attn_jax.decoder_corpus.DecoderCorpusRunner` per build over the shared decoder."""
+    def make():
+        from attn_jax.decoder_corpus import DecoderCorpusRunner
+
+        return DecoderCorpusRunner(decoder(ctx))
+
+    return ctx.shared("decoder runner", make)
+
+
+def decoder_corpus(ctx: Context, name: str, texts: list) -> list:
+    """``texts`` (strings, or token id sequences) of the corpus ``name`` through the decoder with
+    every layer's attention, once per build: each text's ``CorpusResult`` (ids, tokens, attentions
+    ``[L, H, n, n]``, per-token losses), in input order. Runs with other options (heads removed, a
+    window) are a group's own: :func:`decoder_runner`."""
+    def run() -> list:
+        r = decoder_runner(ctx)
+        ctx.log(f"running the {len(texts)} texts of {name} through the decoder")
+        _counted(ctx, f"{name} (decoder)")
+        return r.run(list(texts))
+
+    return ctx.shared(f"decoder corpus:{name}", run)
+
+
 def winograd(ctx: Context) -> Corpus:
     """Every sentence of the Winograd collection through the encoder, once per build."""
     schemas = load_collection(ctx.root / COLLECTION_FILE)
