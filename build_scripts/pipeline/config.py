@@ -1,8 +1,9 @@
 """The example-sentence config (``build_scripts/sentences.toml``): load and validate.
 
-The file declares the sentences (``[[sentence]]``) and the *roles* they play in the article
+The file declares the sentences (``[[sentence]]``), the *roles* they play in the article
 (``[roles.NAME]``): which sentence is the featured one, which pair shows a word's two senses, and so
-on. Python never names a sentence; a fact that needs a sentence finds it through its role.
+on, and the prompts the decoder writes from (``[[prompt]]``: the gallery of "Watch it write"). Python
+never names a sentence; a fact that needs a sentence finds it through its role.
 
 Every problem fails the build with one line naming the file, the entry and the fix.
 """
@@ -35,6 +36,19 @@ class Sentence:
     query: str | None = None  # the word selected when the sentence is first shown
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt the decoder continues greedily for ``max_new_tokens`` tokens (or until it ends)."""
+
+    id: str
+    text: str
+    title: str
+    max_new_tokens: int
+
+
+MAX_NEW_TOKENS = 24  # the gallery's continuations: every step is shipped, so keep them short
+
+
 # Each role: its keys, their types, what it is for and the facts drawn from it (for error messages).
 # "sentence"/"sentences" keys name sentence ids; the word keys must be words of those sentences.
 ROLES: dict[str, dict] = {
@@ -59,6 +73,7 @@ class Config:
     sentences: list[Sentence]
     roles: dict[str, dict] = field(default_factory=dict)
     path: Path = CONFIG
+    prompts: list[Prompt] = field(default_factory=list)
 
     def by_id(self, sid: str) -> Sentence:
         return next(s for s in self.sentences if s.id == sid)
@@ -86,10 +101,10 @@ def load_config(path: Path = CONFIG) -> Config:
     entries = raw.get("sentence")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{where}: no [[sentence]] entries; add at least one with id, text and title")
-    unknown_top = set(raw) - {"sentence", "roles"}
+    unknown_top = set(raw) - {"sentence", "roles", "prompt"}
     if unknown_top:
         raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown_top)}; "
-                          f"only [[sentence]] entries and [roles.NAME] tables are allowed")
+                          f"only [[sentence]] and [[prompt]] entries and [roles.NAME] tables are allowed")
     out: list[Sentence] = []
     seen: set[str] = set()
     for n, e in enumerate(entries, start=1):
@@ -105,7 +120,22 @@ def load_config(path: Path = CONFIG) -> Config:
         _validate_role(name, roles[name], by_id, where)
     if extra := set(roles) - set(ROLES):
         raise ConfigError(f"{where}: unknown role(s) {sorted(extra)}; the roles are {sorted(ROLES)}")
-    return Config(out, {k: dict(v) for k, v in roles.items()}, path)
+    prompts = raw.get("prompt", [])
+    if not isinstance(prompts, list):
+        raise ConfigError(f"{where}: prompts are [[prompt]] entries with id, text, title and max_new_tokens")
+    return Config(out, {k: dict(v) for k, v in roles.items()}, path,
+                  [_validate_prompt(e, f"{where}: prompt #{n}", seen) for n, e in enumerate(prompts, start=1)])
+
+
+def _validate_prompt(e, label: str, seen: set[str]) -> Prompt:
+    """A [[prompt]]: checked as a sentence is (id, text, title; plain text), plus max_new_tokens."""
+    if not isinstance(e, dict):
+        raise ConfigError(f"{label}: must be a table with id, text, title and max_new_tokens")
+    n = e.get("max_new_tokens")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NEW_TOKENS:
+        raise ConfigError(f"{label}: max_new_tokens must be a whole number from 1 to {MAX_NEW_TOKENS}, got {n!r}")
+    s = _validate({k: v for k, v in e.items() if k != "max_new_tokens"}, label, seen)
+    return Prompt(s.id, s.text, s.title, n)
 
 
 def _validate_role(name: str, role, by_id: dict[str, Sentence], where: str) -> None:

@@ -57,6 +57,41 @@ def sentence_payload(sentence, result) -> dict:
     return payload
 
 
+def token_label(text: str) -> str:
+    """How a decoder token is shown: its text without the space that starts a word, a line break as
+    ↵ and a tab as ⇥ (so every token stays a visible, clickable label)."""
+    shown = text.lstrip(" ").replace("\n", "↵").replace("\t", "⇥")
+    return shown or "␣"
+
+
+def decoder_payload(sid: str, title: str, text: str, tokens, attentions, query: int,
+                    generated_from: int | None = None, next_tokens=None) -> dict:
+    """A decoder's text as the head view loads it: its tokens (byte-level BPE: shown one by one,
+    there is no word level) and the causal attention ``[L, H, n, n]`` (row = query; nothing above
+    the diagonal). A continuation the decoder wrote also has ``generated_from`` (the first new
+    token's position P) and ``next_tokens`` (the label of every token it wrote, one more than are
+    shown: at step k the query is token P + k - 2, the last one the model had read, and it writes
+    ``next_tokens[k - 1]``)."""
+    att = np.asarray(attentions, np.float64)
+    labels = [token_label(t) for t in tokens]
+    if att.shape[-1] != len(labels) or np.abs(np.triu(att, 1)).max(initial=0) > 1e-6:
+        raise ValueError(f"{sid}: attention must be causal [L, H, n, n] with n = {len(labels)} tokens, "
+                         f"got {att.shape}")
+    special = [False] * len(labels)
+    payload = {
+        "id": sid, "title": title, "text": text, "kind": "decoder", "causal": True,
+        "layers": int(att.shape[0]), "heads": int(att.shape[1]), "query": int(query),
+        "word": {"labels": labels, "special": special, "attention": rounded(att, PRECISION)},
+        "token": None, "token_omitted": True,
+        "patterns": classify_heads(att, np.asarray(special)),
+    }
+    if generated_from is not None:
+        payload["generated_from"] = int(generated_from)
+        payload["next_tokens"] = [token_label(t) for t in next_tokens]
+    payload["multi_heads"] = [default_heads(payload, layer) for layer in range(payload["layers"])]
+    return payload
+
+
 def pattern_scores(att: np.ndarray, special) -> dict[str, np.ndarray]:
     """How strongly each head shows each pattern of :data:`PATTERNS` in one sentence: ``{pattern: [L, H]}``.
 

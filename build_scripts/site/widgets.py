@@ -11,6 +11,8 @@ HTML that replaces one shortcode: the widget's root element with ``data-attn-wid
 JavaScript.
 
 - ``head-view`` - the interactive head view (controls, chart, text readout).
+- ``decoder-view`` - the same head view on the decoder's texts: causal, key/value heads named, and
+  for a continuation the model wrote, a step control to watch it write token by token.
 - ``qkv-steps`` - one head's q, k, scores, softmax and output step by step, with a table of every
   word's numbers (the default view's, filled in here, so it reads without JavaScript).
 - ``head-grid`` - every layer x head as a small attention map; choosing one shows it in the head
@@ -45,6 +47,19 @@ def _head_view(ctx) -> str:
                           live=(f"{base}{GENERATED}/live/", live_control(ctx.load("live/model.json"))),
                           service_worker=f"{base}sw.js",
                           fallback=f'<noscript><img loading="lazy" src="{base}{GENERATED}/head-view/default.svg" alt="{html.escape(alt)}" width="100%"></noscript>')
+
+
+def _decoder_view(ctx) -> str:
+    """The head view of the decoder (part two): the same widget on SmolLM2's texts, no gallery."""
+    base = ctx.base
+    index = ctx.load("decoder-view/index.json")
+    facts = ctx.load("decoder-view/facts.json")
+    default = index["default"]
+    alt = (f"Head view of the decoder, layer {default['layer'] + 1}, head {default['head'] + 1}: lines from the "
+           f"token being read to every earlier token, thicker for more attention. {facts['default_readout']}")
+    return head_view_html(index, facts["default_readout"], f"{base}{GENERATED}/decoder-view/",
+                          fallback=f'<noscript><img loading="lazy" src="{base}{GENERATED}/decoder-view/default.svg" '
+                                   f'alt="{html.escape(alt)}" width="100%"></noscript>')
 
 
 def live_control(model: dict) -> str:
@@ -111,6 +126,12 @@ def head_view_html(index: dict, readout: str, src: str, gallery: str | None = No
 <label><input type="checkbox" name="tokens"> WordPiece tokens</label>
 <label><input type="checkbox" name="special" checked> show [CLS] and [SEP]</label>
 <fieldset class="attn-multi" hidden><legend>Heads shown (colour = head)</legend><div class="attn-heads"></div></fieldset>
+<fieldset class="attn-writing" hidden><legend>Watch it write</legend>
+<button type="button" class="attn-button" name="back" aria-label="Previous token">◀</button>
+<label>Token <input type="range" name="step" min="1" max="1" value="1"></label>
+<button type="button" class="attn-button" name="forward" aria-label="Next token">▶</button>
+<output class="attn-step" name="stepinfo"></output>
+</fieldset>
 </form>
 <div class="attn-chart" tabindex="0" role="group" aria-roledescription="attention diagram"
  aria-label="Attention lines from the query word. Click a word, or use the arrow keys, to change the query.">
@@ -205,7 +226,7 @@ def _head_grid(ctx) -> str:
 """
 
 
-WIDGETS = {"head-view": _head_view, "qkv-steps": _qkv_steps, "head-grid": _head_grid}
+WIDGETS = {"head-view": _head_view, "decoder-view": _decoder_view, "qkv-steps": _qkv_steps, "head-grid": _head_grid}
 
 
 def chart(ctx, args: str) -> str:

@@ -58,4 +58,4 @@ def test_cost_chart_renders_measured_points(watched, site):
     page.wait_for_selector('[data-chart="cost"] .attn-chart svg text')
     facts = json.loads((site["dir"] / "generated" / "cost" / "facts.json").read_text())
     text = " ".join(labels(page, '[data-chart="cost"]'))
-    assert facts["backend"] in text and "N (sequence length)" in text
+    assert facts["backend"] in text and "T (sequence length)" in text

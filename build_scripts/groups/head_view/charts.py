@@ -3,7 +3,9 @@
 The widget (``docs/assets/js/head-view.js``) only routes data into it: ``tokens`` (one row per
 token of the chosen level: ``i``, ``label``, ``special``) and ``att`` (one row per head of the
 chosen layer: ``head``, ``m`` = the head's ``[n][n]`` weights, row = query), and sets the signals
-``query``, ``heads`` (the heads shown) and ``show_special``. Which words are shown, the
+``query``, ``heads`` (the heads shown) and ``show_special``; for a decoder's text also ``causal``
+(no line to a later key), ``upto`` (tokens after it are not written yet) and ``writing`` (the token
+being written, named by the readout). Which words are shown, the
 renormalisation when [CLS]/[SEP] are hidden, the layout (one row of words, or BertViz's two
 columns on a narrow screen or for a long sentence), the lines, the ranking and the readout are all
 computed here, once: the browser runs it, vl-convert runs it for the static fallback and the
@@ -33,6 +35,11 @@ def _signals(query: int, heads: list[int], show_special: bool) -> list[dict]:
          "on": [{"events": "@word:click, @key:click", "update": "datum.i"}]},
         {"name": "heads", "value": heads},
         {"name": "show_special", "value": show_special},
+        # a decoder's text: no lines to later keys (causal), tokens after `upto` not written yet,
+        # and `writing` the token being written (its readout says so)
+        {"name": "causal", "value": False},
+        {"name": "upto", "value": 1000000},
+        {"name": "writing", "value": ""},
         {"name": "cw", "init": "containerSize()[0] || 640",
          "on": [{"events": "window:resize", "update": "containerSize()[0] || cw"}]},
         {"name": "total", "update": "length(data('extent')) ? data('extent')[0].total : 0"},
@@ -48,8 +55,9 @@ def _signals(query: int, heads: list[int], show_special: bool) -> list[dict]:
         # the label of the query shown (qsel), and the readout: one line per head shown
         {"name": "qlabel", "update": "length(data('picked')) ? data('picked')[0].label : "
                                      "(length(data('shown')) ? data('shown')[0].label : '')"},
-        {"name": "readout", "update": "length(data('readout_lines')) ? join(pluck(data('readout_lines'), 'line'), '\\n')"
-                                      " : 'No head selected: tick at least one head.'"},
+        {"name": "readout", "update": "(writing ? 'Writing \\'' + writing + '\\': ' : '') + "
+                                      "(length(data('readout_lines')) ? join(pluck(data('readout_lines'), 'line'), '\\n')"
+                                      " : 'No head selected: tick at least one head.')"},
     ]
 
 
@@ -57,7 +65,7 @@ def _data(tokens: list[dict], att: list[dict]) -> list[dict]:
     return [
         {"name": "tokens", "values": tokens},
         {"name": "shown", "source": "tokens", "transform": [
-            {"type": "filter", "expr": "show_special || !datum.special"},
+            {"type": "filter", "expr": "(show_special || !datum.special) && datum.i <= upto"},
             {"type": "window", "ops": ["row_number"], "as": ["r"]},
             {"type": "formula", "as": "wpx", "expr": f"length(datum.label) * {CHAR_W} + {GAP}"},
             {"type": "window", "ops": ["sum"], "fields": ["wpx"], "as": ["cum"], "frame": [None, 0]},
@@ -75,6 +83,7 @@ def _data(tokens: list[dict], att: list[dict]) -> list[dict]:
             {"type": "flatten", "fields": ["m"], "index": "q", "as": ["row"]},
             {"type": "filter", "expr": "datum.q === qsel"},
             {"type": "flatten", "fields": ["row"], "index": "k", "as": ["raw"]},
+            {"type": "filter", "expr": "!causal || datum.k <= qsel"},
             {"type": "lookup", "from": "shown", "key": "i", "fields": ["k"], "as": ["key"]},
             {"type": "filter", "expr": "datum.key != null"},
             {"type": "joinaggregate", "groupby": ["head"], "ops": ["sum"], "fields": ["raw"], "as": ["kept"]},

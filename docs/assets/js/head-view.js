@@ -60,7 +60,13 @@ function sentencePicker(form, index) {
 function sentenceIndex(el, own) {
   const base = new URL(el.dataset.src, document.baseURI);
   const files = Object.fromEntries(own.sentences.map((s) => [s.id, new URL(`${s.id}.json`, base).href]));
-  return { ...own, files, groups: [{ title: "The article's examples", sentences: own.sentences.map((s) => s.id) }] };
+  const groups = own.groups || [{ title: "The article's examples", sentences: own.sentences.map((s) => s.id) }];
+  return { ...own, files, groups };
+}
+
+/** "head 4" or, where query heads share key/value heads (grouped-query attention), "head 4 · K/V 2". */
+function headName(index, h) {
+  return index.kv_heads ? `head ${h + 1} · K/V ${Math.floor(h / (index.heads / index.kv_heads)) + 1}` : `head ${h + 1}`;
 }
 
 /** Add the gallery (its index is fetched after the first drawing, off the critical path). */
@@ -97,13 +103,13 @@ export async function mount(el) {
 
   // Controls (hidden for readers without JavaScript).
   numbered(f.layer, index.layers, "layer", state.layer);
-  numbered(f.head, index.heads, "head", state.head);
+  f.head.replaceChildren(...Array.from({ length: index.heads }, (_, h) => option(h, headName(index, h), h === state.head)));
   const headsBox = form.querySelector(".attn-heads");
   headsBox.replaceChildren();
   for (let h = 0; h < index.heads; h++) {
     const lab = document.createElement("label");
     lab.innerHTML = `<input type="checkbox" name="heads" value="${h}"><span class="attn-swatch" ` +
-      `style="background:${index.palette[h]}"></span> ${h + 1}`;
+      `style="background:${index.palette[h]}"></span> ${headName(index, h).replace("head ", "")}`;
     headsBox.appendChild(lab);
   }
   const pickerRender = sentencePicker(form, index);
@@ -137,6 +143,31 @@ export async function mount(el) {
     const att = decoded(payload)[state.level === "token" && payload.token ? "token" : "word"][state.layer];
     view.data("tokens", data.labels.map((label, i) => ({ i, label, special: data.special[i] })));
     view.data("att", att.map((m, head) => ({ head, m })));
+    view.signal("causal", Boolean(payload.causal));
+  }
+
+  // "Watch it write": a continuation the model wrote is stepped through token by token. At step k
+  // the query is the last token it had read, P + k - 2, nothing after it is written yet, and the
+  // readout names the token being written (see build_scripts/pipeline/payloads.decoder_payload).
+  const writing = form.querySelector(".attn-writing");
+  function setStep(k) {
+    const p = payload.generated_from;
+    const steps = payload.next_tokens.length;
+    state.step = Math.max(1, Math.min(steps, k));
+    f.step.value = String(state.step);
+    const query = p + state.step - 2;
+    view.signal("upto", query).signal("writing", payload.next_tokens[state.step - 1]).signal("query", query);
+    f.stepinfo.value = `${state.step} of ${steps}: writing '${payload.next_tokens[state.step - 1]}'`;
+  }
+  function syncWriting() {
+    const stepping = payload.generated_from !== undefined;
+    if (writing) writing.hidden = !stepping;
+    if (!stepping) {
+      view.signal("upto", 1000000).signal("writing", "");
+      return;
+    }
+    f.step.max = String(payload.next_tokens.length);
+    setStep(payload.query - payload.generated_from + 2);
   }
 
   /** After the spec ran: controls, readout and the data-* attributes tests and other widgets read. */
@@ -148,13 +179,18 @@ export async function mount(el) {
     [...f.query.options].forEach((o, i) => { o.hidden = !show && data.special[i]; });
     form.querySelector(".attn-single").hidden = state.mode !== "single";
     form.querySelector(".attn-multi").hidden = state.mode !== "multi";
-    // gallery sentences ship the word level only; a live one (./live.js) only WordPiece tokens
+    // gallery sentences ship the word level only; a live one (./live.js) only WordPiece tokens; a
+    // decoder's text is its tokens, with no special tokens to hide
     f.tokens.disabled = Boolean(payload.token_omitted || payload.tokens_only);
+    f.tokens.closest("label").hidden = payload.kind === "decoder";
+    f.special.closest("label").hidden = !data.special.some(Boolean);
     partnerButton.hidden = !(index.partner && index.partner[state.sentence]);
     out.textContent = view.signal("readout");
     el.dataset.query = data.labels[q];
     el.dataset.sentence = state.sentence;
     el.dataset.layout = view.signal("vertical") ? "columns" : "row";
+    if (payload.generated_from !== undefined) el.dataset.step = String(state.step);
+    else delete el.dataset.step;
     announce(el);
   }
 
@@ -192,6 +228,9 @@ export async function mount(el) {
       syncHeadBoxes();
       routeData();
       view.signal("query", q);
+      syncWriting();
+    } else if (name === "step") {
+      setStep(Number(f.step.value));
     } else if (name === "mode") {
       state.mode = form.querySelector('input[name="mode"]:checked').value;
     } else if (name === "layer") {
@@ -231,12 +270,18 @@ export async function mount(el) {
     syncHeadBoxes();
     routeData();
     view.signal("query", payload.query);
+    syncWriting();
     await render();
   }));
 
   // A click (or tap) on a word sets `query` inside the spec; report what it drew.
   let ours = 0; // runs started here report themselves; the listener reports clicks inside the spec
-  view.addSignalListener("query", () => { if (!ours) run(async () => { await view.runAsync(); report(); }); });
+  view.addSignalListener("query", () => {
+    if (ours) return;
+    // a word clicked while watching it write: its lines, no longer the token being written
+    if (payload.generated_from !== undefined) view.signal("writing", "");
+    run(async () => { await view.runAsync(); report(); });
+  });
   chartEl.addEventListener("keydown", (ev) => {
     const vertical = view.signal("vertical");
     const back = vertical ? "ArrowUp" : "ArrowLeft";
@@ -264,6 +309,12 @@ export async function mount(el) {
   syncHeadBoxes();
   routeData();
   view.signal("query", payload.query);
+  syncWriting();
+  if (writing) {
+    for (const [name, delta] of [["back", -1], ["forward", 1]]) {
+      form.elements[name].addEventListener("click", () => run(async () => { setStep(state.step + delta); await render(); }));
+    }
+  }
   view.signal("cw", chartEl.clientWidth - 2);
   await render();
   // the gallery joins the picker once the view is drawn

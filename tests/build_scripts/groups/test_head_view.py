@@ -102,3 +102,26 @@ def test_readout_names_each_heads_strongest_words_like_numpy(payloads):
     removed = att[11, q][np.asarray(cat["word"]["special"])].sum()
     assert hidden.endswith(f"([CLS]/[SEP] hidden: {removed:.2f} of the attention removed, the rest rescaled)")
     assert _readout(_spec(cat, 5, [], q)) == "No head selected: tick at least one head."
+
+
+def test_a_decoders_text_draws_no_line_to_a_later_or_unwritten_token(payloads):
+    """causal: lines only to earlier keys; upto: later tokens are not shown at all; writing: the
+    readout names the token being written."""
+    (cat, _), _ = payloads
+    labels = cat["word"]["labels"]
+    q = labels.index("it")
+    spec = _spec(cat, 5, [11], q)
+    for s in spec["signals"]:
+        if s["name"] == "causal":
+            s["value"] = True
+    marks = _scene(spec)
+    ends = {min(marks["key"], key=lambda t: abs(t["x"] - line["x2"]))["text"] for line in marks["line"]}
+    assert len(marks["line"]) == q + 1 and ends == set(labels[: q + 1])  # the query itself and every earlier key
+    for s in spec["signals"]:
+        if s["name"] == "upto":
+            s["value"] = q
+        if s["name"] == "writing":
+            s["value"] = "was"
+    marks = _scene(spec)
+    assert [t["text"] for t in marks["key"]] == labels[: q + 1]  # nothing after the query is written yet
+    assert _readout(spec).startswith(f"Writing 'was': head 12: 'it' → ")
