@@ -56,7 +56,7 @@ _NAMES = {
     "Generation": "decoder",
 }
 _MODULES = ("analysis", "attention", "checkpoints", "cli", "corpus", "efficient", "encoder", "errors", "export",
-            "model", "projections", "tasks", "tokenize", "train", "words",
+            "induction", "model", "projections", "tasks", "tokenize", "train", "words",
             "gguf_weights", "decoder_tokenizer", "llama", "decoder", "decoder_corpus")
 
 __all__ = [*_NAMES, *_MODULES]

@@ -73,6 +73,62 @@ Definitions, stated once:
 - *Corrected p* of an observed best-of-heads value against such a null: the share of the R
   repeats that reach it, counting the observed value as one of them, (1 + #{null >= observed}) /
   (1 + R): never 0, since R repeats cannot show a p below 1 / (R + 1) (Phipson and Smyth, 2010).
+- *Shuffled-target null* of a target-attention score (:func:`target_attention`), best of heads:
+  each scored query's target is replaced by a key drawn uniformly from the keys it sees (0 .. t
+  under a causal mask, itself included), every head's score is recomputed and the maximum over
+  heads kept; R repeats from a fixed seed. Its expectation per head is the uniform null; its spread
+  is what the best of many heads reaches by luck when its attention has nothing to do with the
+  targets.
+- *Sign-flip null* of paired differences (a head's score on a sequence minus its score on that
+  sequence's twin, N sequences), best of heads: under "the twins are exchangeable" each
+  difference is as likely with either sign, so each sequence's differences flip sign together
+  (all heads at once, keeping their correlation) with probability 1/2, every head's mean
+  difference is recomputed and the maximum over heads kept; R repeats from a fixed seed. A head
+  whose mean difference exceeds the null's 95th percentile beats it with a family-wise error of 5%
+  over all heads (Westfall and Young's max statistic).
+- *Attention by offset* (under a causal mask): the mean weight a query at position t gives the key
+  d = t - s positions before it (d = 0: the query itself), over every (sequence, query) pair with a
+  key at that offset, each counting once; per head, layer or any other leading axes. Its *uniform
+  null* is what a head spreading its attention evenly over the keys a query sees gives at every
+  offset, 1 / (t + 1), averaged over the same queries (the composition of short and long
+  sequences, early and late queries, is the same in both). *Without the first token*: key 0 is
+  left out and each row renormalised over keys 1..t, so a sink on the first token no longer
+  decides the curve; the pairs whose key at offset d is key 0 are dropped, and the null is 1 / t.
+  At d = 1 with every key kept it is the previous-token score.
+- *Ratio bootstrap*: an interval for a pooled mean, sum of numerators over sum of denominators
+  (weights over queries), resampling whole clusters (e.g. Winograd pairs, as in the pair bootstrap)
+  R times from a fixed seed and taking the percentiles of the pooled ratio.
+- *Rotary score at offset d* (RoPE, Su et al. 2021): the score q.k / sqrt(D) of a query vector q
+  and a key vector k taken before rotation (the rotate-half layout of :mod:`attn_jax.llama`: pair i
+  is (x_i, x_{i+D/2}), read as the complex number z_i = x_i + j x_{i+D/2}), q rotated to position
+  p + d and k to position p. Rotation multiplies z_i by e^{j theta_i position} with
+  theta_i = base^(-2i/D), so the score is sum_i Re(zq_i conj(zk_i) e^{j theta_i d}) / sqrt(D): a
+  function of d alone, whatever p (the closed form, computed in float64). Pair i's *wavelength*,
+  the offset over which it turns once, is 2 pi / theta_i = 2 pi base^(2i/D) tokens. Computed in
+  float32 the rotation angle p theta_i is rounded (relative error about 2^-24 each in theta_i and
+  in the product), so a float32 score may differ from the closed form by up to the *rounding
+  bound* |q| |k| / sqrt(D) * (2^-23 (2p + d) + 2^-20): a score outside it is not rounding.
+- *KV cache bytes per token*: a decoder keeps every layer's keys and values for each token it has
+  seen, 2 (keys, values) x L x G x D numbers (G key/value heads; full multi-head attention has one
+  per query head, G = H), each of 4 bytes in float32.
+- *Dot products of a decode step*: writing the token after T tokens, the new token's query meets
+  every cached key, L x H x T query-key products; without a cache every position's query is
+  recomputed against its keys, L x H x T (T + 1) / 2 (earlier queries' outputs are needed again
+  because the next layer's keys and values are computed from them).
+- *First-token share* (attention sinks, Xiao et al. 2023): per head and text, the mean over the
+  queries 1 .. n-1 of the weight on key 0, the text's first token (more generally: on key k, over
+  the queries from q0 on). Query 0 is left out: under a causal mask it sees only itself, so its
+  weight on the first token is 1 whatever the head does. Over texts, the mean of the per-text
+  shares (each text counts once, whatever its length). Its *uniform null* is what a head spreading
+  its attention evenly over the keys each query sees gives key k, 1 / (t + 1) at query t, averaged
+  over the same queries.
+- *Perplexity* of scored tokens: exp of their mean loss in nats. The *gap closed* by the sinks,
+  with mean losses over the same tokens under full attention (F), a window over the recent tokens
+  (W) and the window plus the first few tokens (S): (W - S) / (W - F), in log perplexity; 1: the
+  sinks bring back full attention's loss, 0: they do not help.
+- *Block bootstrap* of a mean over one long text's tokens: neighbouring tokens share their context,
+  so they are not independent draws; the text is cut into blocks of consecutive tokens and whole
+  blocks are resampled (the pair bootstrap with the blocks as clusters).
 """
 
 from __future__ import annotations
@@ -87,6 +143,10 @@ __all__ = [
     "neighbour_overlap", "ablation_importance", "target_attention", "induction_scores",
     "previous_token_targets", "previous_token_scores", "uniform_target_attention", "in_context_score",
     "link_excesses", "link_excess", "decoy_null", "null_p_value",
+    "shuffled_target_null", "sign_flip_null",
+    "offset_attention", "pooled", "ratio_bootstrap", "rope_wavelengths", "rotary_scores", "scaled_dots",
+    "rotary_rounding_bound", "kv_cache_bytes", "decode_dot_products",
+    "first_token_share", "uniform_first_token_share", "perplexity", "gap_closed", "blocks",
 ]
 
 ROLES = ("previous word", "next word", "[CLS] sink", "[SEP] sink", "broadcast", "none")
@@ -433,3 +493,194 @@ def null_p_value(null: np.ndarray, observed: float) -> float:
     """Corrected p (module doc) of ``observed`` against a best-of-heads null ``[R]``."""
     null = np.asarray(null, np.float64)
     return float((1 + (null >= observed).sum()) / (1 + null.size))
+
+
+def shuffled_target_null(att: np.ndarray, targets: np.ndarray, repeats: int = 1000, seed: int = 0) -> np.ndarray:
+    """Best-of-heads :func:`target_attention` with shuffled targets (module doc).
+
+    att ``[N, ..., n, n]`` (causal: query t sees keys 0 .. t), targets int ``[N, n]`` (-1 = not
+    scored; only which queries are scored matters) -> ``[R]``.
+    """
+    att, targets = np.asarray(att), np.asarray(targets)
+    if targets.ndim != 2 or att.shape[0] != targets.shape[0] or att.shape[-2:] != (targets.shape[1],) * 2:
+        raise ValueError(f"att must be [N, ..., n, n] and targets [N, n] with the same N and n; "
+                         f"got {att.shape} and {targets.shape}")
+    seq, query = np.nonzero(targets >= 0)  # [K] each
+    if not len(seq):
+        raise ValueError("no query has a target (all targets are -1)")
+    n = targets.shape[1]
+    rows = att[seq, ..., query, :]  # [K, ..., n]: each scored query's row
+    rows = np.ascontiguousarray(rows.reshape(len(seq), -1, n).transpose(0, 2, 1))  # [K, n, heads]
+    rng = np.random.default_rng(seed)
+    picks = np.arange(len(seq))
+    out = np.empty(repeats)
+    for r in range(repeats):
+        keys = np.floor(rng.random(len(seq)) * (query + 1)).astype(np.int64)  # uniform on 0 .. t
+        out[r] = rows[picks, keys].mean(0, dtype=np.float64).max()
+    return out
+
+
+def sign_flip_null(differences: np.ndarray, repeats: int = 10000, seed: int = 0) -> np.ndarray:
+    """Best-of-heads mean paired difference under random sign flips (module doc): ``[N, ...]`` -> ``[R]``."""
+    d = np.asarray(differences, np.float64)
+    if not len(d):
+        raise ValueError("the null needs at least one sequence")
+    d = d.reshape(len(d), -1)  # [N, heads]
+    flips = np.random.default_rng(seed).integers(0, 2, size=(repeats, len(d))) * 2.0 - 1.0  # [R, N]
+    return (flips @ d / len(d)).max(1)
+
+
+def offset_attention(atts, max_offset: int, skip_first: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attention by offset (module doc), per sequence, as sums ready to pool.
+
+    atts: N arrays ``[..., n_i, n_i]`` (row = query; the same leading axes, e.g. ``[L, H]``),
+    ``skip_first``: key 0 left out and rows renormalised (module doc) -> ``(sums [N, ..., K],
+    counts [N, K], null [N, K])`` for offsets d = 0..K-1, K = ``max_offset + 1``: each sequence's
+    weights at offset d summed over its queries, how many queries have a key at offset d, and the
+    uniform null's weights summed over the same queries. Pool with :func:`pooled`.
+    """
+    if max_offset < 0 or not len(atts):
+        raise ValueError(f"need max_offset >= 0 and at least one sequence; got {max_offset}, {len(atts)}")
+    k = max_offset + 1
+    first = 1 if skip_first else 0
+    sums, counts, null = [], np.zeros((len(atts), k)), np.zeros((len(atts), k))
+    for i, att in enumerate(atts):
+        att = np.asarray(att, np.float64)
+        n = att.shape[-1]
+        if att.ndim < 2 or att.shape[-2] != n:
+            raise ValueError(f"sequence {i}: attention must be [..., n, n]; got {att.shape}")
+        if skip_first:
+            att = att.copy()
+            att[..., 0] = 0.0
+            total = att.sum(-1, keepdims=True)
+            att = np.divide(att, total, out=np.zeros_like(att), where=total > 0)
+        s = np.zeros(att.shape[:-2] + (k,))
+        for d in range(min(n, k)):
+            # entry j of the diagonal is query j + d, key j; key 0 (j = 0) left out when skip_first
+            s[..., d] = np.diagonal(att, offset=-d, axis1=-2, axis2=-1)[..., first:].sum(-1)
+            queries = np.arange(d + first, n)  # t
+            counts[i, d] = len(queries)
+            null[i, d] = (1.0 / (queries + 1 - first)).sum()
+        sums.append(s)
+    return np.stack(sums), counts, null
+
+
+def pooled(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The pooled mean of per-sequence sums ``[N, ..., K]`` over counts ``[N, K]`` (from
+    :func:`offset_attention`; its null pools the same way) -> ``[..., K]``; NaN where no sequence
+    has a query."""
+    sums, total = np.asarray(sums, np.float64).sum(0), np.asarray(counts, np.float64).sum(0)
+    return np.divide(sums, total, out=np.full(np.broadcast(sums, total).shape, np.nan), where=total > 0)
+
+
+def ratio_bootstrap(numerators: np.ndarray, denominators: np.ndarray, cluster: np.ndarray, repeats: int = 10000,
+                    seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio bootstrap (module doc): numerators ``[N, ...]``, denominators broadcastable to them
+    (e.g. ``[N, K]`` counts under ``[N, K]`` sums), cluster ids ``[N]`` (:func:`clusters` turns pair
+    ids into them) -> ``(low [...], high [...])`` of sum(numerators) / sum(denominators); NaN where a
+    resample's denominator is 0."""
+    num = np.asarray(numerators, np.float64)
+    den = np.broadcast_to(np.asarray(denominators, np.float64), num.shape)
+    group = np.asarray(cluster).reshape(-1)
+    if len(group) != len(num):
+        raise ValueError(f"one cluster id per row: {len(group)} ids for {len(num)} rows")
+    g = group.max() + 1
+    sums, dens = np.zeros((g, num[0].size)), np.zeros((g, num[0].size))
+    np.add.at(sums, group, num.reshape(len(num), -1))
+    np.add.at(dens, group, den.reshape(len(den), -1))
+    counts = np.random.default_rng(seed).multinomial(g, np.full(g, 1.0 / g), size=repeats).astype(np.float64)
+    top, bottom = counts @ sums, counts @ dens  # [R, X]
+    ratios = np.divide(top, bottom, out=np.full_like(top, np.nan), where=bottom > 0)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail], axis=0)
+    return low.reshape(num.shape[1:]), high.reshape(num.shape[1:])
+
+
+def rope_wavelengths(head_dim: int, base: float) -> np.ndarray:
+    """Each rotary pair's wavelength in tokens (module doc): ``[D/2]``, 2 pi base^(2i/D), shortest first."""
+    return 2 * np.pi * np.float64(base) ** (np.arange(0, head_dim, 2) / head_dim)
+
+
+def rotary_scores(q: np.ndarray, k: np.ndarray, offsets, base: float) -> np.ndarray:
+    """Rotary score (module doc), the closed form in float64: q ``[..., D]`` and k ``[..., D]``
+    before rotation (broadcast together), offsets int ``[K]`` -> ``[..., K]``, the score of q at
+    position p + d against k at position p for each offset d, whatever p."""
+    q, k = np.asarray(q, np.float64), np.asarray(k, np.float64)
+    half = q.shape[-1] // 2
+    if q.shape[-1] != k.shape[-1] or q.shape[-1] % 2:
+        raise ValueError(f"q and k need the same even head dim; got {q.shape} and {k.shape}")
+    theta = 2 * np.pi / rope_wavelengths(q.shape[-1], base)  # [D/2]
+    zq, zk = q[..., :half] + 1j * q[..., half:], k[..., :half] + 1j * k[..., half:]
+    turn = np.exp(1j * np.multiply.outer(np.asarray(offsets, np.float64), theta))  # [K, D/2]
+    return np.real((zq * np.conj(zk))[..., None, :] * turn).sum(-1) / np.sqrt(q.shape[-1])
+
+
+def scaled_dots(q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """q.k / sqrt(D) of rotated vectors, in float64: ``[..., D]`` and ``[..., D]`` (broadcast) -> ``[...]``."""
+    q, k = np.asarray(q, np.float64), np.asarray(k, np.float64)
+    return (q * k).sum(-1) / np.sqrt(q.shape[-1])
+
+
+def rotary_rounding_bound(q: np.ndarray, k: np.ndarray, position: int, offset) -> np.ndarray:
+    """The rounding bound (module doc) of a float32 rotary score against the closed form: q, k
+    ``[D]`` before rotation, k at ``position``, q at ``position + offset`` (int or ``[K]``)."""
+    scale = np.linalg.norm(np.asarray(q, np.float64)) * np.linalg.norm(np.asarray(k, np.float64))
+    scale /= np.sqrt(np.shape(q)[-1])
+    return scale * (2.0**-23 * (2 * position + np.asarray(offset, np.float64)) + 2.0**-20)
+
+
+def kv_cache_bytes(layers: int, kv_heads: int, head_dim: int, tokens: int = 1, bytes_per_value: int = 4) -> int:
+    """KV cache bytes (module doc) for ``tokens`` tokens: 2 x L x G x D x ``bytes_per_value`` each."""
+    return 2 * layers * kv_heads * head_dim * bytes_per_value * tokens
+
+
+def decode_dot_products(tokens, layers: int, heads: int, cached: bool = True):
+    """Query-key dot products of the decode step after ``tokens`` tokens (module doc), int or array:
+    L x H x T with the cache, L x H x T (T + 1) / 2 without."""
+    t = np.asarray(tokens, np.int64)
+    out = layers * heads * (t if cached else t * (t + 1) // 2)
+    return int(out) if out.ndim == 0 else out
+
+
+def first_token_share(att: np.ndarray, key: int = 0, first_query: int = 1) -> np.ndarray:
+    """First-token share (module doc) of one text: ``[..., n, n]`` -> ``[...]``, the mean weight on
+    ``key`` over the queries ``first_query`` .. n-1 (default: key 0, every query but the first)."""
+    att = np.asarray(att)
+    n = att.shape[-1]
+    if att.ndim < 2 or att.shape[-2] != n:
+        raise ValueError(f"att must be [..., n, n]; got {att.shape}")
+    if not 0 <= key <= first_query < n:
+        raise ValueError(f"need 0 <= key <= first_query < n (every query sees the key); "
+                         f"got key={key}, first_query={first_query}, n={n}")
+    return att[..., first_query:, key].astype(np.float64).mean(-1)
+
+
+def uniform_first_token_share(n: int, key: int = 0, first_query: int = 1) -> float:
+    """The uniform null (module doc) of :func:`first_token_share` for a text of ``n`` tokens: the
+    mean of 1 / (t + 1) over the queries t = ``first_query`` .. n-1."""
+    if not 0 <= key <= first_query < n:
+        raise ValueError(f"need 0 <= key <= first_query < n; got key={key}, first_query={first_query}, n={n}")
+    return float((1.0 / np.arange(first_query + 1, n + 1, dtype=np.float64)).mean())
+
+
+def perplexity(losses: np.ndarray) -> float:
+    """Perplexity (module doc): exp of the mean of ``losses`` (nats, any shape)."""
+    losses = np.asarray(losses, np.float64)
+    if not losses.size:
+        raise ValueError("no scored token")
+    return float(np.exp(losses.mean()))
+
+
+def gap_closed(full: float, window: float, sinks: float) -> float:
+    """Gap closed by the sinks (module doc), from the three mean losses (log perplexities)."""
+    if window == full:
+        raise ValueError("the window costs nothing here (same loss as full attention): no gap to close")
+    return float((window - sinks) / (window - full))
+
+
+def blocks(n: int, size: int) -> np.ndarray:
+    """Block id of each of ``n`` consecutive tokens, blocks of ``size`` (the last may be shorter),
+    for the block bootstrap (module doc): pass them to :func:`pair_bootstrap` as cluster ids."""
+    if n < 1 or size < 1:
+        raise ValueError(f"need n >= 1 and size >= 1; got n={n}, size={size}")
+    return np.arange(n) // size

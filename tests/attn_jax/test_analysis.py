@@ -258,3 +258,172 @@ def test_null_p_value_counts_the_observed_value_as_one_draw():
     assert A.null_p_value(null, 0.3) == pytest.approx(3 / 5)  # 0.3, 0.4 and the observed
     assert A.null_p_value(null, 1.0) == pytest.approx(1 / 5)  # never 0
     assert A.null_p_value(null, 0.0) == 1.0
+
+
+# --- attention by offset, ratio bootstrap, rotary scores, KV cache sizes ---------------------------
+
+
+def causal_uniform(n: int) -> np.ndarray:
+    """Row t spreads its weight evenly over keys 0..t."""
+    return np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None]
+
+
+def test_offset_attention_of_an_even_spread_equals_its_null_and_counts_queries():
+    atts = [causal_uniform(3), causal_uniform(5)]
+    for skip_first in (False, True):
+        sums, counts, null = A.offset_attention(atts, 6, skip_first=skip_first)
+        assert sums.shape == (2, 7) and counts.shape == null.shape == (2, 7)
+        np.testing.assert_allclose(sums, null, atol=1e-12)  # an even spread is its own null
+    sums, counts, null = A.offset_attention(atts, 6)
+    assert counts.tolist() == [[3, 2, 1, 0, 0, 0, 0], [5, 4, 3, 2, 1, 0, 0]]  # queries with a key d back
+    # d = 1 in the 3-token sequence: queries 1 and 2 give 1/2 and 1/3 to the key before them
+    assert sums[0, 1] == pytest.approx(1 / 2 + 1 / 3)
+    mean = A.pooled(sums, counts)
+    assert mean[1] == pytest.approx((1 / 2 + 1 / 3 + 1 / 2 + 1 / 3 + 1 / 4 + 1 / 5) / 6)  # each query once
+    assert np.isnan(mean[5]) and np.isnan(mean[6])  # no sequence reaches offset 5
+    # without the first token: query t spreads over keys 1..t (null 1/t); key 0 never counts
+    _, counts1, null1 = A.offset_attention(atts, 6, skip_first=True)
+    assert counts1.tolist() == [[2, 1, 0, 0, 0, 0, 0], [4, 3, 2, 1, 0, 0, 0]]
+    assert null1[0, 0] == pytest.approx(1 / 1 + 1 / 2)
+
+
+def test_offset_attention_renormalises_without_the_first_token():
+    # query 2 gives 0.6 to the first token, 0.3 to key 1, 0.1 to itself: without key 0, 0.75 and 0.25
+    att = rows({0: 1.0}, {0: 0.5, 1: 0.5}, {0: 0.6, 1: 0.3, 2: 0.1})
+    sums, counts, _ = A.offset_attention([att], 2, skip_first=True)
+    assert counts[0].tolist() == [2, 1, 0]  # d = 2 from query 2 is key 0: dropped
+    assert sums[0].tolist() == pytest.approx([1.0 + 0.25, 0.75, 0.0])
+    sums, counts, _ = A.offset_attention([att], 2)
+    assert sums[0].tolist() == pytest.approx([1.0 + 0.5 + 0.1, 0.5 + 0.3, 0.6]) and counts[0].tolist() == [3, 2, 1]
+
+
+def test_offset_attention_at_one_is_the_previous_token_score_per_head():
+    rng = np.random.default_rng(0)
+    att = rng.dirichlet(np.ones(6), size=(4, 2, 3, 6)) * np.tril(np.ones((6, 6)))  # [N, L, H, n, n]
+    att /= att.sum(-1, keepdims=True)
+    sums, counts, _ = A.offset_attention(list(att), 3)
+    np.testing.assert_allclose(A.pooled(sums, counts[:, None, None])[..., 1], A.previous_token_scores(att), atol=1e-12)
+    with pytest.raises(ValueError, match="max_offset >= 0"):
+        A.offset_attention([], 3)
+
+
+def test_ratio_bootstrap_resamples_clusters_and_pools_ratios():
+    num = np.array([1.0, 3.0, 2.0, 6.0])  # two clusters of two, each with ratio 4/4 = 1 ... and 8/8 = 1
+    den = np.array([2.0, 2.0, 4.0, 4.0])
+    low, high = A.ratio_bootstrap(num, den, np.array([0, 0, 1, 1]), repeats=200)
+    assert low == pytest.approx(1.0) and high == pytest.approx(1.0)  # every resample pools to 1
+    # one cluster with ratio 0, one with ratio 1: the resampled ratio spans 0 .. 1
+    low, high = A.ratio_bootstrap(np.array([0.0, 5.0]), np.array([5.0, 5.0]), np.array([0, 1]), repeats=2000)
+    assert low == pytest.approx(0.0) and high == pytest.approx(1.0)
+    low, high = A.ratio_bootstrap(np.ones((3, 2)), np.array([[1.0, 2.0]] * 3), A.clusters(np.array([-1, -1, -1])))
+    assert low.tolist() == pytest.approx([1.0, 0.5]) and high.tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_rope_wavelengths_and_the_closed_form_by_hand():
+    assert A.rope_wavelengths(4, 100.0).tolist() == pytest.approx([2 * np.pi, 20 * np.pi])
+    # D = 2: one pair turning by 1 radian per token; q = k = (1, 0) score cos(d) / sqrt(2)
+    d = np.arange(5)
+    assert A.rotary_scores([1.0, 0.0], [1.0, 0.0], d, 7.0).tolist() == pytest.approx((np.cos(d) / np.sqrt(2)).tolist())
+    # q = (0, 1) is k = (1, 0) turned a quarter ahead: cos(d + pi/2) = -sin(d)
+    assert A.rotary_scores([0.0, 1.0], [1.0, 0.0], d, 7.0).tolist() == pytest.approx((-np.sin(d) / np.sqrt(2)).tolist())
+    assert A.rotary_scores(np.ones((3, 4)), np.ones(4), d, 10.0).shape == (3, 5)
+    assert A.scaled_dots([1.0, 2.0, 2.0, 0.0], [1.0, 1.0, 1.0, 1.0]) == pytest.approx(2.5)
+
+
+def test_rotary_scores_match_an_explicit_rotation_at_every_position():
+    # an independent rotation in float64: each pair (x_i, x_{i+D/2}) turned by position * base^(-2i/D)
+    rng = np.random.default_rng(1)
+    q, k = rng.normal(size=(2, 8))
+    base, half = 50.0, 4
+    theta = base ** (-np.arange(half) * 2 / 8)
+
+    def turn(x, pos):
+        c, s = np.cos(pos * theta), np.sin(pos * theta)
+        return np.concatenate([x[:half] * c - x[half:] * s, x[half:] * c + x[:half] * s])
+
+    offsets = np.arange(20)
+    closed = A.rotary_scores(q, k, offsets, base)
+    for p in (0, 3, 1000):
+        direct = [turn(q, p + d) @ turn(k, p) / np.sqrt(8) for d in offsets]
+        np.testing.assert_allclose(direct, closed, atol=1e-9)
+    bound = A.rotary_rounding_bound(q, k, 1000, offsets)
+    assert (bound > 0).all() and bound[-1] > bound[0] > A.rotary_rounding_bound(q, k, 0, 0)
+
+
+def test_kv_cache_bytes_and_decode_dot_products_by_hand():
+    assert A.kv_cache_bytes(30, 3, 64) == 2 * 30 * 3 * 64 * 4 == 46080  # SmolLM2 in float32
+    assert A.kv_cache_bytes(30, 9, 64, tokens=2) == 3 * 2 * 46080
+    assert A.kv_cache_bytes(1, 1, 2, np.array([0, 5])).tolist() == [0, 80]
+    assert A.decode_dot_products(3, 1, 1) == 3 and A.decode_dot_products(3, 1, 1, cached=False) == 6  # 1 + 2 + 3
+    assert A.decode_dot_products(2048, 30, 9, cached=False) == 30 * 9 * 2048 * 2049 // 2
+    assert A.decode_dot_products(np.array([1, 4]), 2, 1, cached=False).tolist() == [2, 20]
+
+
+def test_kv_cache_bytes_match_the_decoders_own_cache_buffers(tiny_llama):
+    import jax.numpy as jnp
+
+    from attn_jax.llama import NO_WINDOW, fill_cache, forward
+
+    cfg, params = tiny_llama
+    ids = jnp.asarray([[1, 2, 3, 4, 5]], jnp.int32)
+    gates = jnp.ones((cfg.num_layers, cfg.num_heads), jnp.float32)
+    out = forward(params, ids, gates, jnp.int32(NO_WINDOW), jnp.int32(0), cfg=cfg, weights=False, kv=True)
+    cache = fill_cache(out.cache, 16)
+    assert cache.k.nbytes + cache.v.nbytes == A.kv_cache_bytes(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, 16)
+    assert A.kv_cache_bytes(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim) == 2 * 2 * 1 * 10 * 4  # L 2, G 1, D 10
+
+
+def causal_uniform(n):
+    """[n, n] attention spreading each query evenly over the keys it sees (0 .. t)."""
+    return np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None]
+
+
+def test_shuffled_target_null_of_an_even_spread_is_the_uniform_null_in_every_draw():
+    n = 6
+    att = np.broadcast_to(causal_uniform(n), (3, 2, n, n))  # [N, H, n, n]
+    targets = np.full((3, n), -1)
+    targets[:, 3:] = [1, 2, 3]
+    null = A.shuffled_target_null(att, targets, repeats=50, seed=1)
+    assert null.shape == (50,)
+    # every key a query sees carries 1 / (t + 1): whatever key is drawn, the score is the uniform null
+    assert np.allclose(null, A.uniform_target_attention(targets))
+
+
+def test_shuffled_target_null_of_a_sink_head_centres_on_the_uniform_null_and_takes_the_best_head():
+    n, seqs = 8, 200
+    sink = np.zeros((n, n))
+    sink[:, 0] = 1.0  # every query on key 0: a draw hits with probability 1 / (t + 1)
+    att = np.broadcast_to(sink, (seqs, 1, n, n))
+    targets = np.broadcast_to(np.arange(-1, n - 1), (seqs, n))
+    null = A.shuffled_target_null(att, targets, repeats=400, seed=0)
+    uniform = A.uniform_target_attention(targets)
+    k = seqs * (n - 1)
+    sd = np.sqrt(np.mean([(1 / (t + 1)) * (1 - 1 / (t + 1)) for t in range(1, n)]) / k)
+    assert abs(null.mean() - uniform) < 4 * sd / np.sqrt(400) + 1e-9
+    assert null.std() == pytest.approx(sd, rel=0.25)
+    # a second head that always hits the real targets (t - 1) scores 1 on them, yet the null draws
+    # other targets: it stays near the uniform null, far below the head's own score
+    previous = np.eye(n, k=-1)
+    previous[0, 0] = 1.0
+    both = np.concatenate([att, np.broadcast_to(previous, (seqs, 1, n, n))], 1)
+    assert A.target_attention(both, targets)[1] == 1.0
+    assert A.shuffled_target_null(both, targets, repeats=100).max() < 0.5
+    with pytest.raises(ValueError, match="no query has a target"):
+        A.shuffled_target_null(att, np.full((seqs, n), -1))
+    with pytest.raises(ValueError, match="same N and n"):
+        A.shuffled_target_null(att, targets[:, :-1])
+
+
+def test_sign_flip_null_by_hand():
+    # one sequence, two heads with differences 1 and -2: unflipped the best is 1, flipped it is 2
+    null = A.sign_flip_null(np.array([[1.0, -2.0]]), repeats=2000, seed=0)
+    assert set(np.unique(null)) == {1.0, 2.0}
+    assert abs((null == 1.0).mean() - 0.5) < 0.05
+    # two sequences, one head, differences 1 and 3: means (±1 ±3) / 2 = 2, -1, 1, -2, each 1/4
+    null = A.sign_flip_null(np.array([[1.0], [3.0]]), repeats=4000, seed=1)
+    values, counts = np.unique(null, return_counts=True)
+    assert values.tolist() == [-2.0, -1.0, 1.0, 2.0] and np.allclose(counts / 4000, 0.25, atol=0.03)
+    # the observed mean (2) is reached only when nothing flips: corrected p about 1/4
+    assert A.null_p_value(null, 2.0) == pytest.approx(0.25, abs=0.03)
+    with pytest.raises(ValueError, match="at least one sequence"):
+        A.sign_flip_null(np.zeros((0, 3)))
