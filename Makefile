@@ -44,9 +44,10 @@ site-zensical: charts     ## the same site built with Zensical, into site-zensic
 test: install             ## the whole test suite; finds Chromium for the browser tests, or installs it
 	CHROMIUM="$$($(PY) tests/browser/chromium.py)" && export CHROMIUM && $(PY) -m pytest
 
-bench: install            ## benchmarks, measured side by side (attention + encoder, then the site and its live head view)
+bench: install            ## benchmarks, measured side by side (attention + encoder, decoder with and without its KV cache, then the site and its live head view)
 	$(PY) -m benchmarks.attention
 	$(PY) -m benchmarks.corpus
+	$(PY) -m benchmarks.decoder
 	$(PY) -m benchmarks.site
 	$(PY) -m benchmarks.live
 

@@ -256,6 +256,7 @@ def sequence_losses(params, x: jax.Array, ids: jax.Array, cfg: LlamaConfig, chun
     the logits ``chunk`` positions at a time (``[B, chunk, V]``, 25 MB per row, instead of
     ``[B, T, V]``, 200 MB per row of 1024 positions), so long texts fit in memory."""
     b, t, m = x.shape
+    chunk = min(chunk, t)  # a short text's logits are formed for its own positions, not padded to a chunk
     n = -(-t // chunk)
     xs = jnp.pad(x, ((0, 0), (0, n * chunk - t), (0, 0))).reshape(b, n, chunk, m).swapaxes(0, 1)  # [n, B, c, M]
     targets = jnp.pad(ids[:, 1:], ((0, 0), (0, n * chunk - t + 1))).reshape(b, n, chunk).swapaxes(0, 1)

@@ -249,8 +249,11 @@ DECODER_PROMPT = ("Attention lets every token of a sentence look at the tokens b
 
 
 def kv_bytes_per_token(cfg, kv_heads: int | None = None) -> int:
-    """Cached keys and values per token: 2 (K, V) x L x G x D x 4 bytes (float32)."""
-    return 2 * cfg.num_layers * (kv_heads or cfg.num_kv_heads) * cfg.head_dim * 4
+    """Cached keys and values per token: 2 (K, V) x L x G x D x 4 bytes (float32), the one formula of
+    :func:`attn_jax.analysis.kv_cache_bytes`."""
+    from attn_jax.analysis import kv_cache_bytes
+
+    return kv_cache_bytes(cfg.num_layers, kv_heads or cfg.num_kv_heads, cfg.head_dim)
 
 
 def bench_decoder(settings, rounds, budget, log=print):
