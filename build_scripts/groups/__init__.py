@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-ORDER = ("mechanics", "head_view", "qkv_steps", "head_grid", "cost", "learning", "gallery", "evidence", "senses", "live", "decoder_view")
+ORDER = ("mechanics", "head_view", "qkv_steps", "head_grid", "cost", "learning", "phase_change", "gallery", "evidence", "senses", "live", "decoder_view", "rope", "induction", "kv_cache", "sinks")
 FILES = ("group.py", "measure.py", "charts.py")
 
 

@@ -427,3 +427,42 @@ def test_sign_flip_null_by_hand():
     assert A.null_p_value(null, 2.0) == pytest.approx(0.25, abs=0.03)
     with pytest.raises(ValueError, match="at least one sequence"):
         A.sign_flip_null(np.zeros((0, 3)))
+
+
+def test_first_token_share_leaves_out_the_first_query_and_matches_the_uniform_null():
+    n = 5
+    uniform = np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None]  # query t: 1 / (t + 1) on each key it sees
+    by_hand = np.mean([1 / 2, 1 / 3, 1 / 4, 1 / 5])  # queries 1..4; query 0's weight of 1 is not counted
+    assert A.first_token_share(uniform) == pytest.approx(by_hand)
+    assert A.uniform_first_token_share(n) == pytest.approx(by_hand)
+    sink = np.zeros((n, n))
+    sink[:, 0] = 1.0
+    heads = np.stack([uniform, sink, np.eye(n)])  # [H = 3, n, n]: uniform, all on the first token, on itself
+    assert A.first_token_share(heads) == pytest.approx([by_hand, 1.0, 0.0])
+    # another key and first query: key 1 over queries 2..4 of the uniform head
+    assert A.first_token_share(uniform, key=1, first_query=2) == pytest.approx(np.mean([1 / 3, 1 / 4, 1 / 5]))
+    assert A.uniform_first_token_share(n, key=1, first_query=2) == pytest.approx(np.mean([1 / 3, 1 / 4, 1 / 5]))
+    with pytest.raises(ValueError, match="key <= first_query < n"):
+        A.first_token_share(uniform, key=2, first_query=1)  # query 1 cannot see key 2
+    with pytest.raises(ValueError, match="key <= first_query < n"):
+        A.uniform_first_token_share(1)  # a one-token text has no query but the first
+    with pytest.raises(ValueError, match=r"\[\.\.\., n, n\]"):
+        A.first_token_share(np.ones((3, 4)))
+
+
+def test_perplexity_gap_closed_and_blocks_by_hand():
+    assert A.perplexity([1.0, 3.0]) == pytest.approx(np.exp(2.0))
+    assert A.perplexity(np.zeros(4)) == 1.0
+    assert A.gap_closed(full=2.0, window=3.0, sinks=2.25) == pytest.approx(0.75)
+    assert A.gap_closed(full=2.0, window=3.0, sinks=3.5) == pytest.approx(-0.5)  # sinks that make it worse
+    assert A.blocks(7, 3).tolist() == [0, 0, 0, 1, 1, 1, 2]
+    # the blocks as clusters of the pair bootstrap: two blocks of equal values, so every resample's
+    # mean is 0, 1 or 2 (both blocks, one or the other), never a value between
+    low, high = A.pair_bootstrap(np.array([0.0, 0.0, 2.0, 2.0]), A.blocks(4, 2), repeats=2000, seed=0)
+    assert (low, high) == (0.0, 2.0)
+    with pytest.raises(ValueError, match="no scored token"):
+        A.perplexity([])
+    with pytest.raises(ValueError, match="no gap"):
+        A.gap_closed(1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="size >= 1"):
+        A.blocks(3, 0)
