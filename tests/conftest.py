@@ -1,5 +1,5 @@
 """Shared test set-up: strict dtype promotion (a silent float64/bfloat16 mix-up fails) and the
-pretrained encoder, loaded once. Helper functions are in tests/helpers.py."""
+pretrained encoder and decoder, each loaded once. Helper functions are in tests/helpers.py."""
 
 import jax
 import pytest
@@ -13,3 +13,11 @@ def encoder():
     from attn_jax import Encoder
 
     return Encoder.load()
+
+
+@pytest.fixture(scope="session")
+def decoder():
+    """The real SmolLM2-135M decoder (sha256-verified), loaded once per test session."""
+    from attn_jax import Decoder
+
+    return Decoder.load()

@@ -12,14 +12,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def decoder():
-    """The real SmolLM2-135M decoder (sha256-verified), loaded once per test session."""
-    from attn_jax import Decoder
-
-    return Decoder.load()
-
-
-@pytest.fixture(scope="session")
 def hf_decoder_golden():
     """``tests/fixtures/hf_decoder_golden.npz`` (made by make_hf_decoder_golden.py) as a dict."""
     with np.load(FIXTURES / "hf_decoder_golden.npz") as f:

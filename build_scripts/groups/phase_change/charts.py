@@ -8,7 +8,7 @@ from __future__ import annotations
 import altair as alt
 
 GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-NARROW_BELOW = 640  # px: below this column width, the panels in one column, sized to a 375 px phone
+NARROW_BELOW = 680  # px: below this column width, the panels in one column, sized to a 375 px phone
 EVERY = 2  # the attention panel keeps every 2nd checkpoint: a readable slider, half the bytes
 CELL = 5  # px per position in the attention maps (32 positions: 160 px)
 
@@ -66,7 +66,7 @@ def phase_chart(curves: list[dict], maps: list[dict], scores: list[dict], *, ste
     """The three panels (see the module doc). ``steps``: the checkpoints; ``phase``: the first seed's
     phase-change step (a dashed rule); ``nulls``: the uniform nulls of the two scores; ``copy``:
     the probe's copied span, (first copied position, source start), 0-based."""
-    width = 260 if narrow else 300
+    width = 260 if narrow else 270
     every = steps[1] - steps[0]
     step = alt.param(name="step", value=steps[-1],
                      bind=alt.binding_range(min=steps[0], max=steps[-1], step=every * EVERY, name="training step "))
@@ -110,9 +110,9 @@ def phase_chart(curves: list[dict], maps: list[dict], scores: list[dict], *, ste
     null_rows = [{"score": "induction", "x": nulls["induction"]}, {"score": "previous token", "x": nulls["previous_token"]}]
     null_rules = alt.Chart(alt.Data(values=null_rows)).mark_rule(strokeDash=[3, 3], color="#888").encode(
         x="x:Q", tooltip=[alt.Tooltip("score:N", title="uniform null of"), alt.Tooltip("x:Q", format=".3f")])
-    scores_panel = alt.layer(bars, null_rules).properties(width=width, height=alt.Step(10),
+    scores_panel = alt.layer(bars, null_rules).properties(width=width, height=alt.Step(16 if narrow else 22),
                                                           title="Each head's scores at this step (dashed: uniform)")
     chart = alt.vconcat(losses, maps_panel, scores_panel, spacing=18) if narrow else \
-        alt.vconcat(alt.hconcat(losses, scores_panel, spacing=24), maps_panel, spacing=18)
+        alt.vconcat(alt.hconcat(losses, scores_panel, spacing=24).resolve_scale(color="independent"), maps_panel, spacing=18)
     return chart.add_params(step).resolve_scale(color="independent").configure(background="transparent").configure_axis(**GRID).configure_title(
         fontSize=12, anchor="start")

@@ -92,7 +92,7 @@ def layers_chart(rows: list[dict], nulls: list[dict], *, narrow: bool = False) -
         y="null:Q", color=alt.Color("corpus:N", scale=scale, legend=None),
         tooltip=[alt.Tooltip("corpus:N"), alt.Tooltip("null:Q", title="uniform head would give", format=".3f")])
     title = _lines(["How much attention goes", "to the first token, layer by layer"], narrow)
-    sub = ([f"{MODEL}: each layer's mean over its 9 heads,",
+    sub = ([f"{MODEL}:", "each layer's mean over its 9 heads,",
             "with its 95% interval (texts resampled).",
             "Dashed: what a head spreading its attention evenly",
             "would give the first token (same texts).", *WSC_CREDIT_LINES] if narrow else

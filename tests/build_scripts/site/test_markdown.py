@@ -88,7 +88,7 @@ def test_shortcodes_render_widgets_with_text_alternatives():
     assert facts["default_readout"].replace("'", "&#x27;") in out
     assert out.count("<tr><th scope=\"row\">") == facts["default"]["tokens"]
     assert "<li>layer 6: largest [CLS] share head" in out
-    with pytest.raises(SiteError, match="known: head-view, qkv-steps, head-grid"):
+    with pytest.raises(SiteError, match="unknown widget .nope.; known: head-view, decoder-view, qkv-steps, head-grid"):
         expand_shortcodes("{{ widget nope }}", CTX)
 
 
@@ -123,9 +123,9 @@ BROKEN = {
     "{{ fact head-view.nope }}":
         "broken.md: fact 'head-view.nope' not found in generated/head-view/facts.json; "
         "fix the name or rebuild the charts (`make charts`)",
-    "{{ widget nope }}": "broken.md: unknown widget 'nope'; known: head-view, qkv-steps, head-grid",
-    '{{ chart nope "A caption." }}': "broken.md: needs generated/nope/spec.json, which does not exist; run `make charts`",
-    "{{ figure x }}": "broken.md: unknown shortcode {{ figure ... }}; use widget, chart or fact",
+    "{{ widget nope }}": "broken.md: unknown widget 'nope'; known: head-view, decoder-view, qkv-steps, head-grid",
+    '{{ chart nope "A caption." }}': "broken.md: needs generated/nope/default.svg, which does not exist; run `make charts`",
+    "{{ figure x }}": "broken.md: unknown shortcode {{ figure ... }}; use widget, chart, fact or verdict",
     "Heads:\n{{ fact head-view.featured.head_1based }}. more": "broken.md: {{ fact head-view.featured.head_1based }} "
         "starts a line and is followed by '.', so its number would become a list item; reflow the line",
     "A formula $x^$ here.": "broken.md: cannot render formula 'x^' (MissingSuperScriptOrSubscriptError); fix the LaTeX",
