@@ -2,7 +2,7 @@
 
 Measured in headless Chromium on loopback against a fresh ``mkdocs build``; sizes are gzip -9
 of every file the first load of a page fetches (what a gzip-serving host like GitHub Pages sends).
-Targets: first load of the article <= 350 KB gzipped, each widget's spec <= 60 KB gzipped,
+Targets: first load of each article page (part one and part two) <= 350 KB gzipped, each widget's spec <= 60 KB gzipped,
 navigation to the head view median <= 400 ms, click to redrawn lines median <= 50 ms, the sentence
 gallery <= 8 MB on disk, full chart rebuild <= 60 s cold, warm rebuild <= 5 s.
 """
@@ -26,6 +26,7 @@ from tests.helpers import build_site
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = "attention/"
+PAGES = ("attention/", "writing/")  # the article's two parts, each a first load of its own
 
 
 NAVIGATE = """async (article) => {
@@ -97,24 +98,10 @@ def _measure(url: str, site: Path, rounds: int) -> dict:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
-        loaded: list[str] = []
-        page.on("requestfinished", lambda r: loaded.append(r.url))
-        page.goto(url + ARTICLE)
-        page.locator("[data-attn-widget='head-view']").scroll_into_view_if_needed()
-        page.wait_for_selector("[data-attn-widget='head-view'] .attn-chart svg text")
-        page.wait_for_load_state("networkidle")
-        files = sorted({u.split("?")[0] for u in loaded if u.startswith(url)})
-        sizes = {}
-        for u in files:
-            rel = u[len(url):] or "index.html"
-            path = site / rel
-            if path.is_dir():
-                path = path / "index.html"
-            sizes[rel] = gz(path.read_bytes())
-        res["first_load_kb"] = sum(sizes.values()) / 1024  # incl. scrolling to the head view
-        res["largest_files"] = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
-        specs = sorted((site / "generated").glob("*/spec.json"))
-        res["spec_kb"] = {s.parent.name: gz(s.read_bytes()) / 1024 for s in specs}
+        res["first_load"] = {article: first_load(browser, url, site, article) for article in PAGES}
+        res["first_load_kb"], res["largest_files"] = res["first_load"][ARTICLE]
+        specs = sorted((site / "generated").rglob("spec.json"))
+        res["spec_kb"] = {str(s.parent.relative_to(site / "generated")): gz(s.read_bytes()) / 1024 for s in specs}
         res["sentence_data_kb"] = {s.stem: gz(s.read_bytes()) / 1024 for s in sorted((site / "generated" / "head-view").glob("*.json"))
                                    if s.stem not in ("index", "spec", "facts")}
 
@@ -156,6 +143,28 @@ def _measure(url: str, site: Path, rounds: int) -> dict:
     return res
 
 
+def first_load(browser, url: str, site: Path, article: str) -> tuple[float, list]:
+    """KB gzipped of every file a first visit to ``article`` fetches (a new browser context: an
+    empty cache), scrolled to its head view, and the five largest (path, bytes)."""
+    context = browser.new_context()
+    page = context.new_page()
+    loaded: list[str] = []
+    page.on("requestfinished", lambda r: loaded.append(r.url))
+    page.goto(url + article)
+    page.locator("[data-attn-widget='head-view']").scroll_into_view_if_needed()
+    page.wait_for_selector("[data-attn-widget='head-view'] .attn-chart svg text")
+    page.wait_for_load_state("networkidle")
+    context.close()
+    sizes = {}
+    for u in sorted({u.split("?")[0] for u in loaded if u.startswith(url)}):
+        rel = u[len(url):] or "index.html"
+        path = site / rel
+        if path.is_dir():
+            path = path / "index.html"
+        sizes[rel] = gz(path.read_bytes())
+    return sum(sizes.values()) / 1024, sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+
+
 def gallery_and_export() -> dict:
     """Sentence gallery size on disk (and per sentence), and the standalone export's file size for
     the article's featured sentence."""
@@ -180,8 +189,9 @@ def main(argv=None) -> None:
     p.add_argument("--skip-rebuild", action="store_true", help="do not time the chart rebuilds")
     args = p.parse_args(argv)
     r = measure(args.rounds)
-    print(f"site: article first load {r['first_load_kb']:.0f} KB gzipped (target <= 350); largest: "
-          + ", ".join(f"{n} {s / 1024:.0f} KB" for n, s in r["largest_files"]))
+    for article, (kb, largest) in r["first_load"].items():
+        print(f"site: {article} first load {kb:.0f} KB gzipped (target <= 350); largest: "
+              + ", ".join(f"{n} {s / 1024:.0f} KB" for n, s in largest))
     print("site: widget specs " + ", ".join(f"{k} {v:.1f} KB" for k, v in r["spec_kb"].items())
           + " gzipped (target <= 60 each); sentence data "
           + ", ".join(f"{k} {v:.0f} KB" for k, v in r["sentence_data_kb"].items()))

@@ -156,23 +156,36 @@ def default_heads(payload: dict, layer: int, count: int = 4) -> list[int]:
     return sorted(heads)
 
 
-def quantise(att: np.ndarray) -> dict:
+def quantise(att: np.ndarray, causal: bool = False) -> dict:
     """Weights in ``[0, 1]`` as 8-bit integers: ``{"q8": base64 of uint8 round(w * 255), "shape": [...]}``.
 
     Row-major, the same axes as ``att``. Decoding is ``byte / 255``; the error is at most
     :data:`Q8_MAX_ERROR` (half a step). Weights are probabilities, so nothing is clipped.
+    ``causal``: the last two axes are query x key and no query sees a later key, so only each row's
+    keys ``0..query`` are written (half the bytes) and ``"causal": true`` says so; the rest is zero.
     """
     a = np.asarray(att, np.float64)
     if a.size and (a.min() < -1e-6 or a.max() > 1 + 1e-6):
         raise ValueError(f"attention weights must lie in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
     q = np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
-    return {"q8": base64.b64encode(q.tobytes()).decode("ascii"), "shape": list(a.shape)}
+    if not causal:
+        return {"q8": base64.b64encode(q.tobytes()).decode("ascii"), "shape": list(a.shape)}
+    n = a.shape[-1]
+    below = np.tril(np.ones((n, n), bool))
+    if q[..., ~below].any():
+        raise ValueError("causal weights must be zero above the diagonal (a query sees no later key)")
+    return {"q8": base64.b64encode(q[..., below].tobytes()).decode("ascii"), "shape": list(a.shape), "causal": True}
 
 
 def dequantise(packed: dict) -> np.ndarray:
     """Inverse of :func:`quantise` (float64, each value within :data:`Q8_MAX_ERROR` of the original)."""
-    raw = np.frombuffer(base64.b64decode(packed["q8"]), np.uint8)
-    return raw.reshape(packed["shape"]).astype(np.float64) / 255
+    raw = np.frombuffer(base64.b64decode(packed["q8"]), np.uint8).astype(np.float64) / 255
+    shape = packed["shape"]
+    if not packed.get("causal"):
+        return raw.reshape(shape)
+    out = np.zeros(shape)
+    out[..., np.tril(np.ones(shape[-2:], bool))] = raw.reshape(*shape[:-2], -1)
+    return out
 
 
 Q8_MAX_ERROR = 0.5 / 255
@@ -180,7 +193,23 @@ Q8_MAX_ERROR = 0.5 / 255
 
 def shipped_payload(payload: dict) -> dict:
     """The payload as the widget loads it: both attention levels quantised to 8 bits (:func:`quantise`)."""
-    out = {**payload, "word": {**payload["word"], "attention": quantise(payload["word"]["attention"])}}
+    causal = bool(payload.get("causal"))
+    out = {**payload, "word": {**payload["word"], "attention": quantise(payload["word"]["attention"], causal)}}
     if payload["token"] is not None:
-        out["token"] = {**payload["token"], "attention": quantise(payload["token"]["attention"])}
+        out["token"] = {**payload["token"], "attention": quantise(payload["token"]["attention"], causal)}
     return out
+
+
+def shipped_by_layer(sid: str, payload: dict) -> dict[str, str | dict]:
+    """A word-level payload as the widget loads it, one file per layer: ``<sid>.json`` holds
+    everything but the weights, with ``word.layers`` naming each layer's file in their place, and
+    ``<sid>/layer-<l>.json`` holds layer ``l``'s weights [head, query, key], quantised like
+    :func:`shipped_payload`'s. The widget fetches a layer when the reader first shows it, so a text of
+    a 30-layer model costs its first view one layer's bytes, not thirty. Returns {file name: JSON-able}."""
+    if payload["token"] is not None:
+        raise ValueError("a payload shipped by layer has the word level only")
+    att = np.asarray(payload["word"]["attention"])
+    causal = bool(payload.get("causal"))
+    names = [f"{sid}/layer-{layer + 1}.json" for layer in range(att.shape[0])]
+    word = {k: v for k, v in payload["word"].items() if k != "attention"} | {"layers": names}
+    return {f"{sid}.json": {**payload, "word": word}} | {name: quantise(att[layer], causal) for layer, name in enumerate(names)}

@@ -130,3 +130,17 @@ def test_one_slider_moves_all_three_phase_change_panels(watched, site):
     page.click(play)
     page.wait_for_function(f"Number(document.querySelector('{PHASE}').dataset.step) > 0")
     page.click(play)
+
+
+def test_a_layer_loads_when_first_shown(watched, site):
+    page = watched
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url.rsplit("/", 2)[-2:]) if "/decoder-view/" in r.url else None)
+    open_writing(page, site)
+    default, _ = default_text(site)
+    layers = [f for f in fetched if f[1].startswith("layer-")]
+    assert layers == [[default["sentence"], f"layer-{default['layer'] + 1}.json"]]  # one layer of 30 on the first view
+    before = readout(page)
+    page.select_option(f"{WIDGET} select[name=layer]", "0")
+    page.wait_for_function(f"document.querySelector('{WIDGET} .attn-readout').textContent !== {json.dumps(before)}")
+    assert [f for f in fetched if f[1].startswith("layer-")][1:] == [[default["sentence"], "layer-1.json"]]

@@ -1,7 +1,8 @@
 """The decoder's head view (``docs/generated/decoder-view/``): SmolLM2 on the config's sentences and
 on the continuations it writes from the config's prompts (part two of the article).
 
-Files: ``<id>.json`` per text (the head view's payload, weights quantised to 8 bits), ``index.json``
+Files: ``<id>.json`` per text (the head view's payload) and ``<id>/layer-<l>.json`` (its weights,
+one file per layer, quantised to 8 bits: the page fetches a layer when it is first shown), ``index.json``
 (:func:`build_scripts.groups.decoder_view.charts.index`), ``spec.json`` (the head view's spec, data
 routed in by the widget), ``default.svg`` (the default view for readers without JavaScript) and
 ``facts.json``: the decoder's sizes (every page quotes them from here) and each continuation.
@@ -46,7 +47,8 @@ def build(ctx) -> dict[str, bytes]:
     files = {"default.svg": stable_svg(charts.default_spec(first, layer, head), vega=True).encode(),
              # the widget routes every text's data and causal signals in itself
              "spec.json": dumps(charts.empty_spec(first)).encode()}
-    files |= {f"{sid}.json": dumps(pl.shipped_payload(p)).encode() for sid, p in {**payloads, **written}.items()}
+    for sid, p in {**payloads, **written}.items():  # 30 layers: each loads when first shown
+        files |= {name: dumps(data).encode() for name, data in pl.shipped_by_layer(sid, p).items()}
     sentences = [{"id": s.id, "title": s.title, "text": s.text} for s in config.sentences]
     prompts = [{"id": p.id, "title": p.title, "text": p.text + continuations[p.id]["continuation"]} for p in config.prompts]
     files["index.json"] = dumps(charts.index(sentences, prompts, default, cfg.num_layers, cfg.num_heads,

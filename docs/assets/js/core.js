@@ -119,15 +119,24 @@ export function announce(el, type = "attn:rendered") {
 }
 
 /** Decode weights written by build_scripts.pipeline.payloads.quantise: {q8: base64 bytes, shape} -> nested
- *  arrays of byte / 255 (each within 0.5 / 255 of the model's weight). */
+ *  arrays of byte / 255 (each within 0.5 / 255 of the model's weight). With `causal`, the bytes hold
+ *  each query row's keys 0..query only (the last two axes); the rest of a row is zero. */
 export function dequantise(packed) {
   const bytes = Uint8Array.from(atob(packed.q8), (c) => c.charCodeAt(0));
   const shape = packed.shape;
+  const n = shape[shape.length - 1];
+  const rows = shape.length - 2; // the query axis
+  // bytes per block of the query axis: n * n, or n * (n + 1) / 2 when causal
+  const block = packed.causal ? (n * (n + 1)) / 2 : n * n;
   const build = (offset, dim) => {
-    if (dim === shape.length - 1) {
-      return Array.from({ length: shape[dim] }, (_, i) => bytes[offset + i] / 255);
+    if (dim === rows) {
+      return Array.from({ length: shape[dim] }, (_, q) => {
+        const start = offset + (packed.causal ? (q * (q + 1)) / 2 : q * n);
+        const seen = packed.causal ? q + 1 : n;
+        return Array.from({ length: n }, (_, k) => (k < seen ? bytes[start + k] / 255 : 0));
+      });
     }
-    const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    const stride = shape.slice(dim + 1, rows).reduce((a, b) => a * b, 1) * block;
     return Array.from({ length: shape[dim] }, (_, i) => build(offset + i * stride, dim + 1));
   };
   return build(0, 0);

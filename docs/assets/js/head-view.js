@@ -23,11 +23,22 @@ export function show(el, payload) {
 function decoded(payload) {
   if (!payload.decoded) {
     payload.decoded = {
-      word: dequantise(payload.word.attention),
+      word: payload.word.attention ? dequantise(payload.word.attention) : null,
       token: payload.token ? dequantise(payload.token.attention) : null,
     };
   }
   return payload.decoded;
+}
+
+/** One layer's weights [head][query][key] of a level. A payload shipped one file per layer
+ *  (build_scripts.pipeline.payloads.shipped_by_layer: `layers` names them, relative to `base`)
+ *  fetches a layer when it is first shown, once. */
+function layerOf(payload, levelName, layer, base) {
+  const part = payload[levelName];
+  if (!part.layers) return decoded(payload)[levelName][layer];
+  part.loaded = part.loaded || {};
+  if (!part.loaded[layer]) part.loaded[layer] = getJSON(new URL(part.layers[layer], base).href).then(dequantise);
+  return part.loaded[layer];
 }
 
 /** Sentence picker: a search box that filters a grouped <select>; returns render(). */
@@ -138,9 +149,10 @@ export async function mount(el) {
   }
 
   /** New sentence, level or layer: route that data into the spec. */
-  function routeData() {
+  async function routeData() {
     const data = level();
-    const att = decoded(payload)[state.level === "token" && payload.token ? "token" : "word"][state.layer];
+    const att = await layerOf(payload, state.level === "token" && payload.token ? "token" : "word", state.layer,
+      new URL(el.dataset.src, document.baseURI));
     view.data("tokens", data.labels.map((label, i) => ({ i, label, special: data.special[i] })));
     view.data("att", att.map((m, head) => ({ head, m })));
     view.signal("causal", Boolean(payload.causal));
@@ -226,7 +238,7 @@ export async function mount(el) {
       if (state.level === "token" && payload.token) q = tokenOf("token", q);
       state.multi = payload.multi_heads[state.layer].slice();
       syncHeadBoxes();
-      routeData();
+      await routeData();
       view.signal("query", q);
       syncWriting();
     } else if (name === "step") {
@@ -237,7 +249,7 @@ export async function mount(el) {
       state.layer = Number(f.layer.value);
       state.multi = payload.multi_heads[state.layer].slice();
       syncHeadBoxes();
-      routeData();
+      await routeData();
     } else if (name === "head") {
       state.head = Number(f.head.value);
     } else if (name === "heads") {
@@ -248,7 +260,7 @@ export async function mount(el) {
       const next = f.tokens.checked ? "token" : "word";
       const q = tokenOf(next, view.signal("qsel"));
       state.level = next;
-      routeData();
+      await routeData();
       view.signal("query", q);
     } else if (name === "special") {
       view.signal("show_special", f.special.checked);
@@ -268,7 +280,7 @@ export async function mount(el) {
     f.sentence.selectedIndex = -1; // picking any listed sentence afterwards is a change
     state.multi = payload.multi_heads[state.layer].slice();
     syncHeadBoxes();
-    routeData();
+    await routeData();
     view.signal("query", payload.query);
     syncWriting();
     await render();
@@ -307,7 +319,7 @@ export async function mount(el) {
   }
 
   syncHeadBoxes();
-  routeData();
+  await routeData();
   view.signal("query", payload.query);
   syncWriting();
   if (writing) {

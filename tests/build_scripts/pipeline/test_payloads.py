@@ -1,6 +1,8 @@
 """The head view's payload: word level from the encoder's own token attention, the featured head,
 and 8-bit weights within half a step."""
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,36 @@ def test_quantised_weights_within_half_a_step(payloads):
     assert set(shipped["token"]["attention"]) == {"q8", "shape"}
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         pl.quantise(np.array([0.5, 1.5]))
+
+
+def test_causal_weights_ship_half_the_bytes_and_come_back_whole():
+    rng = np.random.default_rng(0)
+    w = np.tril(rng.uniform(0.0, 1.0, (2, 3, 7, 7)))
+    w /= w.sum(-1, keepdims=True)
+    full, half = pl.quantise(w), pl.quantise(w, causal=True)
+    assert half["causal"] and len(base64.b64decode(half["q8"])) == 2 * 3 * 7 * 8 // 2
+    np.testing.assert_array_equal(pl.dequantise(half), pl.dequantise(full))  # the same bytes where it counts
+    assert np.abs(pl.dequantise(half) - w).max() <= pl.Q8_MAX_ERROR + 1e-12
+    with pytest.raises(ValueError, match="above the diagonal"):
+        pl.quantise(np.full((3, 3), 1 / 3), causal=True)
+
+
+def test_a_payload_by_layer_holds_each_layer_once_and_nothing_else_changes():
+    rng = np.random.default_rng(1)
+    w = np.tril(rng.uniform(0.0, 1.0, (3, 2, 5, 5)))
+    w /= w.sum(-1, keepdims=True)
+    tokens = ["a", "b", "c", "d", "e"]
+    p = pl.decoder_payload("s", "s", "abcde", tokens, w, query=4)
+    files = pl.shipped_by_layer("s", p)
+    assert sorted(files) == ["s.json", "s/layer-1.json", "s/layer-2.json", "s/layer-3.json"]
+    head = files["s.json"]
+    assert head["word"]["layers"] == ["s/layer-1.json", "s/layer-2.json", "s/layer-3.json"]
+    assert "attention" not in head["word"] and head["word"]["labels"] == p["word"]["labels"] and head["query"] == 4
+    whole = pl.dequantise(pl.shipped_payload(p)["word"]["attention"])
+    for layer, name in enumerate(head["word"]["layers"]):
+        np.testing.assert_array_equal(pl.dequantise(files[name]), whole[layer])
+    with pytest.raises(ValueError, match="word level only"):
+        pl.shipped_by_layer("x", {**p, "token": {"attention": w}})
 
 
 def test_a_one_step_flip_of_8_bit_weights_is_not_a_change():
