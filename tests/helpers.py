@@ -102,3 +102,19 @@ def build_site(generator: str, out: Path, root: Path = ROOT, env: dict | None = 
         return proc
     finally:
         shutil.rmtree(inside, ignore_errors=True)
+
+
+def font_sizes(spec) -> list[float]:
+    """Every font size written as a number anywhere in a Vega or Vega-Lite spec (marks, axes, titles,
+    legends, headers); a size set by a signal is looked into, not counted."""
+    out = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k.lower().endswith("fontsize") and isinstance(v, (int, float)):
+                out.append(v)
+            else:
+                out += font_sizes(v)
+    elif isinstance(spec, list):
+        for v in spec:
+            out += font_sizes(v)
+    return out

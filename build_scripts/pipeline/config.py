@@ -83,6 +83,15 @@ class Config:
         return [r["sentence"]] if "sentence" in r else list(r["sentences"])
 
 
+def read_toml(path: Path) -> dict:
+    """A chart group's settings file as a dict; ConfigError names a file that cannot be read. The
+    group checks the values itself."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+
+
 def load_sentences(path: Path = CONFIG) -> list[Sentence]:
     """The validated sentences of the config (see :func:`load_config`)."""
     return load_config(path).sentences

@@ -25,14 +25,13 @@ What is measured, and on what (the settings are in ``settings.toml`` next to thi
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from attn_jax import analysis as A
 from build_scripts.pipeline.artifacts import ROOT, rounded
-from build_scripts.pipeline.config import ConfigError
+from build_scripts.pipeline.config import ConfigError, read_toml
 from build_scripts.pipeline.winograd import drop_report, find_phrase, pair_ids, pieces_in_span
 
 CONFIG = Path(__file__).with_name("settings.toml")
@@ -44,10 +43,7 @@ SETTINGS = ("null_repeats", "seed", "importance_pairs_every", "evaluation_pairs_
 
 def load_settings(path: Path = CONFIG) -> dict:
     """The ``[settings]`` table of ``evidence.toml``; ConfigError names any problem."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+    raw = read_toml(path)
     settings = raw.get("settings", {})
     missing = [k for k in SETTINGS if not isinstance(settings.get(k), int) or settings[k] < 0]
     if missing:

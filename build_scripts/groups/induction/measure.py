@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import re
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +60,7 @@ import numpy as np
 
 from attn_jax import analysis as A
 from build_scripts.pipeline.artifacts import ROOT, rounded
-from build_scripts.pipeline.config import ConfigError
+from build_scripts.pipeline.config import ConfigError, read_toml
 
 CONFIG = Path(__file__).with_name("settings.toml")
 SETTINGS_FILE = str(CONFIG.relative_to(ROOT))
@@ -77,10 +76,7 @@ SPACE = "\u0120"  # "Ġ": the byte-level BPE's leading space
 
 def load_settings(path: Path = CONFIG) -> dict:
     """The ``[settings]`` table of ``settings.toml``; ConfigError names any problem."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+    raw = read_toml(path)
     s = raw.get("settings", {})
     bad = [k for k in INTS if not isinstance(s.get(k), int) or isinstance(s.get(k), bool) or s[k] < (0 if k == "seed" else 1)]
     ks = s.get("ks")

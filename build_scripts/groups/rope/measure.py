@@ -33,14 +33,13 @@ Axis legend: N sentences, L layers, H query heads, G key/value heads, D head dim
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from attn_jax import analysis as A
 from build_scripts.pipeline.artifacts import ROOT, rounded
-from build_scripts.pipeline.config import ConfigError
+from build_scripts.pipeline.config import ConfigError, read_toml
 
 CONFIG = Path(__file__).with_name("settings.toml")
 SETTINGS_FILE = str(CONFIG.relative_to(ROOT))
@@ -53,10 +52,7 @@ VARIANTS = ("all keys", "first token left out")
 
 def load_settings(path: Path = CONFIG) -> dict:
     """The ``[settings]`` table of ``settings.toml``; ConfigError names any problem."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+    raw = read_toml(path)
     s = raw.get("settings", {})
     bad = [k for k in SETTINGS if not isinstance(s.get(k), int) or s[k] < (0 if k in ("seed", "sentence") else 1)]
     positions = s.get("base_positions")

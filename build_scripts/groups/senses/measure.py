@@ -52,7 +52,7 @@ import numpy as np
 from attn_jax import analysis as A
 from attn_jax.words import WORD_RE, align_words, word_attention
 from build_scripts.pipeline.artifacts import ROOT, rounded
-from build_scripts.pipeline.config import ConfigError
+from build_scripts.pipeline.config import ConfigError, read_toml
 
 PAIRS = ROOT / "data" / "senses" / "pairs.toml"
 PAIRS_FILE = str(PAIRS.relative_to(ROOT))
@@ -155,10 +155,7 @@ def check_article_pair(pairs: list[Pair], config) -> None:
 
 def load_settings(path: Path = CONFIG) -> dict:
     """The ``[settings]`` table of ``settings.toml``; ConfigError names any problem."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+    raw = read_toml(path)
     settings = raw.get("settings", {})
     bad = [k for k in SETTINGS if not isinstance(settings.get(k), int) or settings[k] < (0 if k == "seed" else 1)]
     if bad:

@@ -51,14 +51,13 @@ in arrays, 1-based in facts (``layer_1based``).
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from attn_jax import analysis as A
 from build_scripts.pipeline.artifacts import ROOT, rounded
-from build_scripts.pipeline.config import ConfigError
+from build_scripts.pipeline.config import ConfigError, read_toml
 
 PROSE = ROOT / "data" / "prose" / "article.txt"
 PROSE_FILE = str(PROSE.relative_to(ROOT))
@@ -78,10 +77,7 @@ SECTIONS = {"settings": {"bootstrap_repeats": 1, "seed": 0},
 
 def load_settings(path: Path = CONFIG) -> dict:
     """The tables of ``settings.toml``; ConfigError names any problem and the fix."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e}); restore it from git") from None
+    raw = read_toml(path)
     for section, keys in SECTIONS.items():
         table = raw.get(section, {})
         bad = [k for k, least in keys.items() if not isinstance(table.get(k), int) or table[k] < least]

@@ -15,6 +15,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import rounded
 from build_scripts.pipeline.config import ConfigError
 from build_scripts.pipeline.registry import Context, code_files
+from tests.helpers import font_sizes
 
 N = 3  # tokens per copy in the constructed sequences (each 2N = 6)
 R = 6  # sequences: enough for the sign-flip null to reject at 5% (all signs + has p = 1/64)
@@ -204,21 +205,6 @@ def test_settings_errors_name_the_fix(tmp_path):
 
 
 # --- charts ----------------------------------------------------------------------------------------
-
-
-def font_sizes(spec) -> list[float]:
-    """Every fontSize-like number in a spec (marks, axes, legends, titles)."""
-    out = []
-    if isinstance(spec, dict):
-        for k, v in spec.items():
-            if k.lower().endswith("fontsize") and isinstance(v, (int, float)):
-                out.append(v)
-            else:
-                out += font_sizes(v)
-    elif isinstance(spec, list):
-        for v in spec:
-            out += font_sizes(v)
-    return out
 
 
 def test_dodge_keeps_labels_apart_and_inside():

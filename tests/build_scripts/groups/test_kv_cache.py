@@ -16,6 +16,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import ROOT, rounded
 from build_scripts.pipeline.config import ConfigError
 from build_scripts.pipeline.registry import Context, code_files
+from tests.helpers import font_sizes
 
 # L 2, H 3 query heads over G 1 key/value head, D 10: 2 x 2 x 1 x 10 x 4 = 160 bytes per token
 TINY = LlamaConfig(vocab_size=11, hidden_size=30, num_layers=2, num_heads=3, num_kv_heads=1, intermediate_size=14,
@@ -106,14 +107,6 @@ def fake_measurement() -> dict:
     facts, tables = kv.compute(TINY, 1000, 160, bench(), SETTINGS)
     return rounded({"facts": facts, "tables": tables}, 4)
 
-
-def font_sizes(spec) -> list:
-    if isinstance(spec, dict):
-        own = [v for k, v in spec.items() if k.lower().endswith("fontsize")]
-        return own + [s for v in spec.values() for s in font_sizes(v)]
-    if isinstance(spec, list):
-        return [s for v in spec for s in font_sizes(v)]
-    return []
 
 
 def test_the_chart_fits_a_phone_with_readable_text():

@@ -17,7 +17,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import rounded
 from build_scripts.pipeline.config import ConfigError
 from build_scripts.pipeline.registry import Context, code_files
-from tests.helpers import reference_attention
+from tests.helpers import font_sizes, reference_attention
 
 SETTINGS = {"max_offset": 4, "far_offset": 3, "bootstrap_repeats": 200, "seed": 0, "early_layers": 1, "sentence": 0,
             "max_distance": 16, "base_positions": [0, 50, 900], "random_pairs": 100}
@@ -169,14 +169,6 @@ def fake_measurement() -> dict:
                                                      "curves": np.stack([closed] * 3)}}}
     return rounded(out, 4)
 
-
-def font_sizes(spec) -> list:
-    if isinstance(spec, dict):
-        own = [v for k, v in spec.items() if k.lower().endswith("fontsize")]
-        return own + [s for v in spec.values() for s in font_sizes(v)]
-    if isinstance(spec, list):
-        return [s for v in spec for s in font_sizes(v)]
-    return []
 
 
 def widths(spec) -> list:

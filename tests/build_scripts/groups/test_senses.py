@@ -16,7 +16,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import rounded
 from build_scripts.pipeline.config import ConfigError, load_config
 from build_scripts.pipeline.registry import Context, code_files
-from tests.helpers import Result, tokenized
+from tests.helpers import Result, font_sizes, tokenized
 
 # --- the data file -----------------------------------------------------------------------------
 
@@ -217,16 +217,6 @@ def chart(narrow: bool) -> dict:
     m = fake_measurement()
     rows = sc.head_rows(*(np.array(m["tables"][k]) for k in ("mean", "low", "high")), chosen=(0, 2))
     return sc.heads_chart(rows, 0.3, 12, 6, "bank", "river", narrow=narrow).to_dict()
-
-
-def font_sizes(spec) -> list:
-    """Every font size set anywhere in a spec (marks, axes, titles)."""
-    if isinstance(spec, dict):
-        own = [v for k, v in spec.items() if k.lower().endswith("fontsize")]
-        return own + [s for v in spec.values() for s in font_sizes(v)]
-    if isinstance(spec, list):
-        return [s for v in spec for s in font_sizes(v)]
-    return []
 
 
 def test_head_rows_rank_and_mark_the_articles_head():

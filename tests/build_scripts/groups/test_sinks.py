@@ -16,6 +16,7 @@ from build_scripts.pipeline import cache
 from build_scripts.pipeline.artifacts import ROOT, rounded
 from build_scripts.pipeline.config import ConfigError
 from build_scripts.pipeline.registry import Context, code_files
+from tests.helpers import font_sizes
 
 PROSE_DIR = ROOT / "data" / "prose"
 
@@ -233,15 +234,6 @@ def fake_measurement() -> dict:
     tables["perplexity"] = {k: ppl[k] for k in ("full", "window", "sinks")}
     return rounded({"facts": facts, "tables": tables}, 4)
 
-
-def font_sizes(spec) -> list:
-    """Every font size set anywhere in a spec (marks, axes, titles, legends, headers)."""
-    if isinstance(spec, dict):
-        own = [v for k, v in spec.items() if k.lower().endswith("fontsize")]
-        return own + [s for v in spec.values() for s in font_sizes(v)]
-    if isinstance(spec, list):
-        return [s for v in spec for s in font_sizes(v)]
-    return []
 
 
 def charts(narrow: bool) -> dict:
