@@ -10,7 +10,7 @@ import pytest
 from tests.browser.harness import axe_violations
 
 pytestmark = pytest.mark.browser
-PAGES = ["", "rnns-lstms/", "attention/", "glossary/", "model/"]
+PAGES = ["", "rnns-lstms/", "attention/", "writing/", "glossary/", "model/"]
 
 
 def scroll_through(page):
@@ -31,10 +31,11 @@ def test_axe_on_every_page(watched, site, path):
     assert axe_violations(page) == []
 
 
-def test_dark_mode_charts_are_readable(watched, site):
+@pytest.mark.parametrize("path", ["attention/", "writing/"])
+def test_dark_mode_charts_are_readable(watched, site, path):
     page = watched
     page.emulate_media(color_scheme="dark")
-    page.goto(site["url"] + "attention/")
+    page.goto(site["url"] + path)
     assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
     scroll_through(page)
     colours = page.evaluate("""() => {
