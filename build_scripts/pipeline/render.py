@@ -13,6 +13,13 @@ import re
 
 from .artifacts import dumps
 
+# The article's chart theme, one for every group. Charts are drawn on the page's own background, light
+# or dark, so grid lines and frames are a grey that reads on both; FONT is the smallest text a chart
+# may draw (axis labels, rule labels, subtitles), the size the clipping test holds at 375 px.
+GRID = {"gridColor": "#888", "gridOpacity": 0.35}
+FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
+FONT = 10  # px
+
 
 def stable_svg(spec: dict, vega: bool = False) -> str:
     """``vl_convert.vegalite_to_svg`` (``vega_to_svg`` when ``vega``), with its ids (``gradient_2``)

@@ -8,6 +8,8 @@ Axis legend: N sequence length (T = S = N), B batch, H heads, D head dim.
 
 from __future__ import annotations
 
+from build_scripts.pipeline.render import GRID
+
 from .measure import PATHS, fit_exponent
 
 COLOURS = dict(zip(PATHS.values(), ("#d95f02", "#1b9e77")))  # plain, memory-efficient
@@ -81,4 +83,4 @@ def cost_chart(table: list[dict], *, width: int = 300, height: int = 220, narrow
         title, fitted = f"{title[0]} {title[1]} {title[2]}", " ".join(fitted[:1] + ["; ".join(fitted[1:])])
     # drawn on the page's own background, light or dark: grid lines in a grey that reads on both
     return chart.properties(title=alt.Title(title, subtitle=fitted)).configure(
-        background="transparent").configure_axis(gridColor="#888", gridOpacity=0.35)
+        background="transparent").configure_axis(**GRID)

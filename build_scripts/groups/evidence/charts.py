@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 
 from attn_jax.analysis import ROLES
+from build_scripts.pipeline.render import FRAME, GRID
 
 PRECISION = 3
 WSC_CREDIT_LINES = ["Data: Winograd schema collection (Levesque, Davis", "& Morgenstern 2012; compiled by E. Davis), CC BY 4.0"]
@@ -25,8 +26,6 @@ NARROW_BELOW = 680
 NARROW_WIDTH = 250  # px, one panel of a narrow layout: with axes and legend it fits a 375 px phone
 # The charts are drawn on the page's background, light or dark: grid lines and the plots' frames in
 # a grey that reads on both.
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
 
 
 def _r(x) -> float:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
+from build_scripts.pipeline.render import FONT, FRAME, GRID
+
 PRECISION = 4
 WIDTH, HEIGHT = 480, 340
 NARROW_WIDTH, NARROW_HEIGHT = 260, 300  # px of plot: with the axes it fits a 375 px phone
 NARROW_BELOW = 600  # px: in an article column narrower than this the page draws the narrow layout
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
-FONT = 10  # px, the smallest text of a chart
 INDUCTION, PARTNER, OTHER, NULL, FIRST = "#f58518", "#9467bd", "#4c78a8", "#e45756", "#888888"
 KINDS = ("induction head", "previous-token partner", "other heads")
 LABEL_GAP = 13  # px between two labels' baselines

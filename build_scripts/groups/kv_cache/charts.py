@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import altair as alt
 
+from build_scripts.pipeline.render import FONT, FRAME, GRID
+
 PRECISION = 2
 WIDTH, NARROW_WIDTH = 480, 260
 NARROW_BELOW = 620  # px: in an article column narrower than this the page draws the narrow layout
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
-FONT = 10
 WEIGHTS = "#e45756"
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 
+from build_scripts.pipeline.render import GRID
+
 # px: in an article column narrower than this (where the training chart, stacked, would be scaled
 # down), the page draws the charts' ``narrow=True`` layout: one column, sized to a 375 px phone.
 NARROW_BELOW = 500
 # The charts are drawn on the page's background, light or dark: grid lines and dashed rules in a
 # grey that reads on both.
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
 RULE = "#888"
 
 

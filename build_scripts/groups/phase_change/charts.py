@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import altair as alt
 
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
+from build_scripts.pipeline.render import GRID
+
 NARROW_BELOW = 680  # px: below this column width, the panels in one column, sized to a 375 px phone
 EVERY = 2  # the attention panel keeps every 2nd checkpoint: a readable slider, half the bytes
 CELL = 5  # px per position in the attention maps (32 positions: 160 px)

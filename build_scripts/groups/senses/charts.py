@@ -13,15 +13,12 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
+from build_scripts.pipeline.render import FONT, FRAME, GRID
+
 PRECISION = 4
 WIDTH = 520
 NARROW_WIDTH = 250  # px of plot: with the axis and its title it fits a 375 px phone
 NARROW_BELOW = 600  # px: in an article column narrower than this the page draws the narrow layout
-# Drawn on the page's background, light or dark: grid lines and frame in a grey that reads on both
-# (the evidence charts' values, so the charts of the article look alike).
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
-FONT = 10  # px, the smallest text of the chart (axis labels, rule labels, subtitles)
 CHOSEN, OTHER, NULL = "#f58518", "#4c78a8", "#e45756"
 
 
