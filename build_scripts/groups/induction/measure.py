@@ -397,6 +397,8 @@ def compute(draws: Draws, s: dict, ctl: dict, repeat_losses: np.ndarray, twin_lo
                                                and A.null_p_value(s["shuffled_null"], float(mean[bl, bh])) < ALPHA),
             "partners_beat_null": bool(prev_above[np.unravel_index(partners, prev_above.shape)].all()),
             "loss_drops_on_repeat": bool(_mean_interval(first - second, settings)["low"] > 0),
+            # random words surprise it more than a uniform guess over the vocabulary would be
+            "first_copy_worse_than_uniform": bool(_mean_interval(first, settings)["low"] > np.log(settings["vocab_size"])),
             # the repeat's drop beyond the twin's (later tokens are easier anyway): paired per sequence
             "repeat_drop_exceeds_twin": bool(_mean_interval((first - second) - (twin_first - twin_second),
                                                             settings)["low"] > 0),

@@ -17,14 +17,13 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
+from build_scripts.pipeline.render import FONT, FRAME, GRID
+
 PRECISION = 4
 WIDTH, NARROW_WIDTH = 300, 260  # px of plot per panel (the distance chart has two side by side)
 OFFSET_WIDTH = 560
 NARROW_BELOW = 680  # px: in an article column narrower than this the page draws the narrow layout
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
-FONT = 10  # px, the smallest text of the charts
-ALL, LAYER, NULL = "all 270 heads", "one layer (mean of its 9 heads)", "even spread (uniform null)"
+ALL, LAYER, NULL = "all heads", "one layer (mean of its heads)", "even spread (uniform null)"
 COLOURS = {ALL: "#4c78a8", LAYER: "#9a9a9a", NULL: "#e45756"}
 POSITION_COLOURS = ("#4c78a8", "#f58518", "#54a24b")
 PANELS = {"all_keys": "every key", "without_first": "first token left out"}
@@ -97,13 +96,13 @@ def distance_chart(rows: list[dict], n_sentences: int, first_share: float, *, na
     panels = [panel(p) for p in PANELS.values()]
     chart = alt.vconcat(*panels, spacing=24) if narrow else alt.hconcat(*panels, spacing=28)
     title = ["How much attention goes to the key d tokens back?"]
-    sub = [f"SmolLM2, {n_sentences} Winograd sentences; blue: the mean of all 270 heads, its 95% interval",
-           "(Winograd pairs resampled); grey: each of the 30 layers; red, dashed: an even spread over the keys",
+    sub = [f"SmolLM2, {n_sentences} Winograd sentences; blue: the mean of all heads, its 95% interval",
+           "(Winograd pairs resampled); grey: each layer; red, dashed: an even spread over the keys",
            f"a query sees. Right: the first token (which takes {first_share:.0%} of the attention) left out."]
     if narrow:
         title = ["How much attention goes", "to the key d tokens back?"]
-        sub = [f"SmolLM2, {n_sentences} Winograd sentences.", "Blue: the mean of all 270 heads,",
-               "95% interval (Winograd pairs resampled).", "Grey: each of the 30 layers.",
+        sub = [f"SmolLM2, {n_sentences} Winograd sentences.", "Blue: the mean of all heads,",
+               "95% interval (Winograd pairs resampled).", "Grey: each layer.",
                "Red, dashed: an even spread over the keys.", "Lower panel: the first token (which takes",
                f"{first_share:.0%} of the attention) left out."]
     return _style(chart.properties(title={"text": title, "subtitle": sub}))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 
+from build_scripts.pipeline.render import FONT, FRAME, GRID
+
 PRECISION = 4
 WIDTH = 520
 NARROW_WIDTH = 250  # px of plot: with the axis and its title it fits a 375 px phone
 NARROW_BELOW = 600  # px: in an article column narrower than this the page draws the narrow layout
-GRID = {"gridColor": "#888", "gridOpacity": 0.35}
-FRAME = {"stroke": "#888", "strokeOpacity": 0.35}
-FONT = 10  # px, the smallest text of a chart
 CORPORA = ("Winograd sentences", "prose passages")  # the order of the tables' corpora: "wsc", "prose"
 COLOURS = ("#4c78a8", "#f58518")
 PPL_COLOURS = ("#4c78a8", "#e45756", "#54a24b")  # full, window, window + sinks
@@ -92,11 +91,11 @@ def layers_chart(rows: list[dict], nulls: list[dict], *, narrow: bool = False) -
         y="null:Q", color=alt.Color("corpus:N", scale=scale, legend=None),
         tooltip=[alt.Tooltip("corpus:N"), alt.Tooltip("null:Q", title="uniform head would give", format=".3f")])
     title = _lines(["How much attention goes", "to the first token, layer by layer"], narrow)
-    sub = ([f"{MODEL}:", "each layer's mean over its 9 heads,",
+    sub = ([f"{MODEL}:", "each layer's mean over its heads,",
             "with its 95% interval (texts resampled).",
             "Dashed: what a head spreading its attention evenly",
             "would give the first token (same texts).", *WSC_CREDIT_LINES] if narrow else
-           [f"{MODEL}: each layer's mean over its 9 heads, with its 95% interval (texts resampled).",
+           [f"{MODEL}: each layer's mean over its heads, with its 95% interval (texts resampled).",
             "Dashed: what a head spreading its attention evenly over the tokens it may see would give the first token.",
             " ".join(WSC_CREDIT_LINES)])
     chart = alt.layer(band, null, line).properties(width=NARROW_WIDTH if narrow else WIDTH,

@@ -226,6 +226,7 @@ def control_summary(original: np.ndarray, swapped: np.ndarray, new_first: np.nda
     word = np.asarray(word)
     facts = {
         "n": n, "words": words,
+        "words_text": ", ".join("a line break" if w == "\n" else f'"{w.strip()}"' for w in words),
         "original": summary(vals["original"]) | {"null": nulls["original"]},
         "swapped": summary(vals["swapped"]) | {"null": nulls["original"], "ratio": ratio,
                                                "difference": summary(vals["swapped"] - vals["original"])},
@@ -384,7 +385,8 @@ def compute(ctx) -> dict:
         "verdicts": {
             "sink_follows_position": control["verdicts"]["swap_keeps_share"] and control["verdicts"]["prefix_moves_share"],
             "window_hurts": ppl["verdicts"]["window_hurts"], "sinks_restore": ppl["verdicts"]["sinks_restore"],
-            "longer_texts_sink_more": prose_facts["low"] > wsc_facts["high"],
+            "longer_texts_sink_less": prose_facts["high"] < wsc_facts["low"],
+            "lowest_layer_below_even": wsc_facts["low_layers"][0]["high"] < wsc_facts["null"],
         },
     }
     tables = {"wsc": wsc_tables, "prose": prose_tables,
